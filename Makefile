@@ -1,0 +1,63 @@
+# One command per check; `make test` runs them all (README).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PY313   ?= /root/.pyenv/versions/3.13.0/bin/python3
+VENV    := $(CURDIR)/.venv
+BIN     := $(VENV)/bin
+CACHE   ?= $(HOME)/.cache/stateful-mysql
+COLL    := $(CURDIR)/.collections/ansible_collections/stateful/mysql
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(BIN):$(PATH)
+export STATEFUL_MYSQL_CACHE := $(CACHE)
+# The local test cluster's admin kubeconfig (tests/cluster/).
+LOCAL_KUBECONFIG := $(CACHE)/cluster/admin.kubeconfig
+
+.PHONY: help venv lint sanity units test deploy e2e
+
+help:
+	@echo "make deploy   set up, then run site.yml on the current kubeconfig (or the local test cluster)"
+	@echo "make test     set up, then run every check and test suite"
+	@echo "make lint | sanity | units | integration | e2e | cluster-up | cluster-down | cluster-status"
+
+# The virtualenv is rebuilt when requirements.txt changes.
+$(VENV)/.stamp: requirements.txt
+	test -x $(PY313) || { echo "Python 3.13 not found at $(PY313) (set PY313=...)"; exit 1; }
+	test -d $(VENV) || $(PY313) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(COLL):
+	mkdir -p $(dir $(COLL))
+	ln -sfn $(CURDIR) $(COLL)
+
+venv: $(VENV)/.stamp $(COLL)
+
+lint: venv
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint --profile production
+
+units: venv
+	$(BIN)/python -m pytest -q tests/unit
+
+-include tests/cluster/cluster.mk
+-include tests/integration/integration.mk
+-include tests/ceph/ceph.mk
+-include tests/e2e/e2e.mk
+-include tests/sanity/sanity.mk
+
+# Deploy to the cluster of the current kubeconfig; with none, to the local
+# test cluster (built and started on first use) with its images.
+deploy: venv
+	@if [ -n "$${KUBECONFIG:-}" ] || [ -f "$$HOME/.kube/config" ]; then \
+	  $(BIN)/ansible-playbook site.yml $(ARGS); \
+	else \
+	  echo "No kubeconfig: using the local test cluster (tests/cluster)"; \
+	  $(MAKE) cluster-up; \
+	  KUBECONFIG=$(LOCAL_KUBECONFIG) $(BIN)/ansible-playbook site.yml -e @tests/e2e/vars/local.yml $(ARGS); \
+	fi
+
+test: lint sanity units integration cluster-up e2e
+	@echo "all checks and suites passed"
