@@ -1,0 +1,232 @@
+# -*- coding: utf-8 -*-
+# Copyright: stateful.mysql developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reaching the servers of a StatefulSet: which ones, how, and as whom.
+
+``port_forward`` gives PyMySQL a socket through the API server's port-forward
+(``kubernetes.stream.portforward``), so a kubeconfig is all a control node
+needs. ``direct`` opens plain TCP connections, for control nodes inside the
+pod network or servers outside Kubernetes (the integration tests).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+import time
+import traceback
+
+from ansible_collections.stateful.mysql.plugins.module_utils.sql import Dialect, ServerVersion, render_query
+
+PYMYSQL_IMPORT_ERROR = None
+try:
+    import pymysql
+    import pymysql.cursors
+except ImportError:  # pragma: no cover - reported by the module
+    pymysql = None
+    PYMYSQL_IMPORT_ERROR = traceback.format_exc()
+
+MYSQL_PORT = 3306
+CONTAINER = "mysql"
+
+
+class ConnectError(Exception):
+    pass
+
+
+class Target(object):
+    """One server: its reported name, ordinal, and how to reach it."""
+
+    def __init__(self, name, ordinal, host=None, port=MYSQL_PORT, pod=None, namespace=None):
+        self.name = name
+        self.ordinal = ordinal
+        self.host = host
+        self.port = port
+        self.pod = pod
+        self.namespace = namespace
+
+    @property
+    def expected_role(self):
+        return "primary" if self.ordinal == 0 else "replica"
+
+    def __repr__(self):
+        return "Target(%r, %r, host=%r, port=%r)" % (self.name, self.ordinal, self.host, self.port)
+
+
+def pod_ordinal(pod_name, statefulset):
+    """The ordinal of ``<statefulset>-<n>``, or None for any other name."""
+    match = re.match(r"^%s-(\d+)$" % re.escape(statefulset), pod_name or "")
+    return int(match.group(1)) if match else None
+
+
+def resolve_targets(params, replicas=None):
+    """The servers to talk to, in ordinal order (0, the primary, first)."""
+    name = params["name"]
+    namespace = params.get("namespace") or "default"
+    if params.get("connection") == "direct" and params.get("hosts"):
+        out = []
+        for i, h in enumerate(params["hosts"]):
+            out.append(Target(h.get("name") or "%s-%d" % (name, i), i, host=h["host"],
+                              port=h.get("port") or MYSQL_PORT))
+        return out
+    if replicas is None:
+        raise ValueError("the replica count is needed to list the pods")
+    out = []
+    for i in range(int(replicas)):
+        pod = "%s-%d" % (name, i)
+        if params.get("connection") == "direct":
+            host = "%s.%s.%s.svc.%s" % (pod, name, namespace, params.get("cluster_domain") or "cluster.local")
+            out.append(Target(pod, i, host=host, port=MYSQL_PORT, pod=pod, namespace=namespace))
+        else:
+            out.append(Target(pod, i, port=MYSQL_PORT, pod=pod, namespace=namespace))
+    return out
+
+
+class ServerConnection(object):
+    """A PyMySQL connection to one target, recording the statements it runs."""
+
+    def __init__(self, target, conn, forward=None, queries=None):
+        self.target = target
+        self.conn = conn
+        self._forward = forward
+        self.queries = queries if queries is not None else []
+        self._dialect = None
+
+    @property
+    def dialect(self):
+        if self._dialect is None:
+            version = self.scalar("SELECT VERSION()")
+            self._dialect = Dialect(ServerVersion.parse(version))
+        return self._dialect
+
+    def _record(self, sql, args, secret_positions):
+        entry = render_query(sql, args, secret_positions)
+        if entry not in self.queries:
+            self.queries.append(entry)
+
+    def query(self, sql, args=None, secret_positions=()):
+        """Rows as dicts (column name -> value)."""
+        self._record(sql, args, secret_positions)
+        with self.conn.cursor(pymysql.cursors.DictCursor) as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall() or [])
+
+    def execute(self, sql, args=None, secret_positions=()):
+        self._record(sql, args, secret_positions)
+        with self.conn.cursor() as cur:
+            return cur.execute(sql, args)
+
+    def scalar(self, sql, args=None):
+        self._record(sql, args, ())
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+            row = cur.fetchone()
+            return row[0] if row else None
+
+    def close(self):
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+        if self._forward is not None:
+            try:
+                self._forward.close()
+            except Exception:
+                pass
+            self._forward = None
+
+
+def _pymysql_args(user, password, timeout, database=None):
+    return dict(user=user, password=password or "", database=database,
+                connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
+                autocommit=True, charset="utf8mb4")
+
+
+def connect(target, user, password, timeout=10, core_api=None, queries=None, database=None):
+    """Open a :class:`ServerConnection` to ``target``; raises ConnectError."""
+    if pymysql is None:
+        raise ConnectError("the PyMySQL Python library is required")
+    forward = None
+    try:
+        if target.host:
+            conn = pymysql.connections.Connection(host=target.host, port=target.port,
+                                                  **_pymysql_args(user, password, timeout, database))
+        else:
+            if core_api is None:
+                raise ConnectError("port_forward needs the Kubernetes API")
+            from kubernetes.stream import portforward
+            forward = portforward(core_api.connect_get_namespaced_pod_portforward,
+                                  target.pod, target.namespace, ports=str(target.port))
+            sock = forward.socket(target.port)
+            conn = pymysql.connections.Connection(host=target.pod, port=target.port, defer_connect=True,
+                                                  **_pymysql_args(user, password, timeout, database))
+            try:
+                conn.connect(sock=sock)
+            except Exception as e:
+                detail = None
+                try:
+                    detail = forward.error(target.port)
+                except Exception:
+                    pass
+                raise ConnectError("%s%s" % (_err_text(e), " (port-forward: %s)" % detail.strip() if detail else ""))
+        return ServerConnection(target, conn, forward, queries)
+    except ConnectError:
+        if forward is not None:
+            forward.close()
+        raise
+    except Exception as e:
+        if forward is not None:
+            try:
+                forward.close()
+            except Exception:
+                pass
+        raise ConnectError(_err_text(e))
+
+
+def _err_text(e):
+    if pymysql is not None and isinstance(e, pymysql.err.MySQLError) and len(getattr(e, "args", ())) >= 2:
+        return "error %s: %s" % (e.args[0], e.args[1])
+    status = getattr(e, "status", None)
+    if status:
+        reason = getattr(e, "reason", "") or ""
+        return "Kubernetes API %s %s" % (status, reason)
+    return "%s: %s" % (type(e).__name__, e) if str(e) else type(e).__name__
+
+
+def error_text(e):
+    return _err_text(e)
+
+
+def exec_in_pod(core_api, pod, namespace, command, stdin_data=None, container=CONTAINER, timeout=60):
+    """Run ``command`` (argv list) in a pod's container; feed ``stdin_data``.
+
+    Returns ``(rc, stdout, stderr)``. Secrets belong in ``stdin_data``, never in
+    ``command``. The command must not wait for end-of-file on stdin (the exec
+    protocol cannot always signal it): read a known number of lines.
+    """
+    from kubernetes.stream import stream
+    resp = stream(core_api.connect_get_namespaced_pod_exec, pod, namespace, container=container,
+                  command=command, stdin=stdin_data is not None, stdout=True, stderr=True,
+                  tty=False, _preload_content=False)
+    out, err = [], []
+    try:
+        if stdin_data is not None:
+            resp.write_stdin(stdin_data)
+        deadline = time.monotonic() + timeout
+        while resp.is_open():
+            if time.monotonic() > deadline:
+                raise ConnectError("command in pod %s/%s did not finish within %ss" % (namespace, pod, timeout))
+            resp.update(timeout=1)
+            if resp.peek_stdout():
+                out.append(resp.read_stdout())
+            if resp.peek_stderr():
+                err.append(resp.read_stderr())
+        if resp.peek_stdout():
+            out.append(resp.read_stdout())
+        if resp.peek_stderr():
+            err.append(resp.read_stderr())
+        rc = resp.returncode
+    finally:
+        resp.close()
+    return rc, "".join(out), "".join(err)

@@ -1,0 +1,180 @@
+# -*- coding: utf-8 -*-
+# Copyright: stateful.mysql developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Replication state of the servers of a StatefulSet, shared by the modules."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
+    ConnectError, connect, error_text, resolve_targets,
+)
+from ansible_collections.stateful.mysql.plugins.module_utils.k8s import K8s, K8sError
+from ansible_collections.stateful.mysql.plugins.module_utils.sql import (
+    is_on, normalize_binlog_status, normalize_replica_status, primary_problems, replica_problems,
+)
+
+
+def wait_until(check, timeout, sleep=2.0, clock=time.monotonic, sleeper=time.sleep):
+    """Call ``check()`` until it returns ``(True, value)`` or ``timeout`` seconds pass.
+
+    Returns ``(done, value, elapsed)``; ``value`` is the last one ``check``
+    returned, so a caller can say why it timed out.
+    """
+    start = clock()
+    while True:
+        done, value = check()
+        elapsed = clock() - start
+        if done:
+            return True, value, elapsed
+        if elapsed >= timeout:
+            return False, value, elapsed
+        sleeper(max(0.0, min(sleep, timeout - elapsed)))
+
+
+class Cluster(object):
+    """Targets of one StatefulSet, the login, and one open connection per target."""
+
+    def __init__(self, module, need_k8s=None):
+        self.module = module
+        p = module.params
+        self.params = p
+        self.queries = []
+        self.k8s = None
+        direct_hosts = p.get("connection") == "direct" and p.get("hosts")
+        if need_k8s is None:
+            need_k8s = not (direct_hosts and p.get("login_password") is not None)
+        if need_k8s:
+            try:
+                self.k8s = K8s(p)
+            except K8sError as e:
+                module.fail_json(msg=str(e))
+        self.password = p.get("login_password")
+        if self.password is None:
+            secret = p.get("login_password_secret") or "%s-credentials" % p["name"]
+            if self.k8s is None:
+                module.fail_json(msg="login_password is required when the Kubernetes API is not used")
+            try:
+                self.password = self.k8s.read_secret_value(secret, p["namespace"], p["login_password_secret_key"])
+            except K8sError as e:
+                module.fail_json(msg=str(e))
+            module.no_log_values.add(self.password)
+        self.statefulset = None
+        replicas = None
+        if not direct_hosts:
+            try:
+                self.statefulset = self.k8s.read_statefulset(p["name"], p["namespace"])
+            except Exception as e:
+                module.fail_json(msg="cannot read StatefulSet %s/%s: %s" % (p["namespace"], p["name"], error_text(e)))
+            if self.statefulset is None:
+                module.fail_json(msg="StatefulSet %s/%s not found" % (p["namespace"], p["name"]))
+            replicas = self.statefulset.spec.replicas if self.statefulset.spec.replicas is not None else 1
+        self.targets = resolve_targets(p, replicas)
+        self._conns = {}
+
+    @property
+    def core_api(self):
+        return self.k8s.core if self.k8s is not None else None
+
+    def connection(self, target, fresh=False):
+        conn = self._conns.get(target.name)
+        if conn is not None and fresh:
+            conn.close()
+            conn = None
+        if conn is None:
+            conn = connect(target, self.params["login_user"], self.password,
+                           timeout=self.params["connect_timeout"], core_api=self.core_api,
+                           queries=self.queries)
+            self._conns[target.name] = conn
+        return conn
+
+    def drop(self, target):
+        conn = self._conns.pop(target.name, None)
+        if conn is not None:
+            conn.close()
+
+    def close(self):
+        for name in list(self._conns):
+            self._conns.pop(name).close()
+        if self.k8s is not None:
+            self.k8s.close()
+
+
+def server_status(cluster, target, max_lag):
+    """Status of one server; never raises. ``problems`` empty means healthy."""
+    report = {
+        "name": target.name,
+        "ordinal": target.ordinal,
+        "expected_role": target.expected_role,
+        "reachable": False,
+    }
+    try:
+        conn = cluster.connection(target)
+        dialect = conn.dialect
+        variables = conn.query(dialect.variables())[0]
+        replica_rows = [normalize_replica_status(r) for r in conn.query(dialect.replica_status())]
+        binlog = None
+        if is_on(variables.get("log_bin")):
+            rows = conn.query(dialect.binlog_status())
+            binlog = normalize_binlog_status(rows[0]) if rows else None
+    except (ConnectError, Exception) as e:
+        cluster.drop(target)
+        report["problems"] = ["cannot query %s: %s" % (target.name, error_text(e))]
+        report["healthy"] = False
+        return report
+    report["reachable"] = True
+    report["flavor"] = dialect.server.flavor
+    report["version"] = dialect.server.raw
+    report["hostname"] = variables.get("hostname")
+    report["server_id"] = int(variables["server_id"]) if variables.get("server_id") is not None else None
+    report["read_only"] = is_on(variables.get("read_only"))
+    report["super_read_only"] = is_on(variables.get("super_read_only")) if dialect.has_super_read_only else None
+    gtid = {}
+    for key in ("gtid_mode", "gtid_executed", "gtid_current_pos", "gtid_binlog_pos", "gtid_slave_pos",
+                "gtid_strict_mode"):
+        if key in variables:
+            value = variables[key]
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            gtid[key] = value.replace("\n", "") if isinstance(value, str) else value
+    report["gtid"] = gtid
+    report["binlog"] = binlog
+    configured = [r for r in replica_rows if r.get("source_host")]
+    replica = configured[0] if configured else None
+    report["role"] = "replica" if replica else "primary"
+    report["replication"] = replica
+    if replica:
+        report["io_running"] = replica["io_running"]
+        report["sql_running"] = replica["sql_running"]
+        report["lag"] = replica["lag"]
+        report["source_host"] = replica["source_host"]
+        report["last_io_errno"] = replica["last_io_errno"]
+        report["last_io_error"] = replica["last_io_error"]
+        report["last_sql_errno"] = replica["last_sql_errno"]
+        report["last_sql_error"] = replica["last_sql_error"]
+    else:
+        for key in ("io_running", "sql_running", "lag", "source_host", "last_io_errno", "last_io_error",
+                    "last_sql_errno", "last_sql_error"):
+            report[key] = None
+    if target.expected_role == "primary":
+        problems = primary_problems(variables, replica_rows)
+    elif replica is None:
+        problems = ["no replication source configured (expected a replica)"]
+    else:
+        problems = replica_problems(replica, max_lag)
+    report["problems"] = problems
+    report["healthy"] = not problems
+    return report
+
+
+def cluster_status(cluster, max_lag):
+    """``(all_healthy, [server reports])`` in ordinal order."""
+    reports = [server_status(cluster, t, max_lag) for t in cluster.targets]
+    return all(r["healthy"] for r in reports), reports
+
+
+def unhealthy_summary(reports):
+    return "; ".join("%s: %s" % (r["name"], ", ".join(r["problems"])) for r in reports if not r["healthy"])

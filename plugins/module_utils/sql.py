@@ -1,0 +1,346 @@
+# -*- coding: utf-8 -*-
+# Copyright: stateful.mysql developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""SQL per server flavor and version, in one place.
+
+One intent (read the replica status, read the binary log position, stop the
+IO thread, point a replica at its source...) maps to the statement each
+server understands. Status rows are normalised so that callers never look at
+``Master_*``/``Slave_*`` or ``Source_*``/``Replica_*`` column names
+themselves.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+MYSQL = "mysql"
+MARIADB = "mariadb"
+
+# Errors a server returns when read_only / super_read_only refuses a write.
+READ_ONLY_ERRNOS = frozenset((1290, 1836))
+
+_VERSION_RE = re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+class ServerVersion(object):
+    """A server's flavor and numeric version, parsed from ``SELECT VERSION()``."""
+
+    def __init__(self, flavor, version, raw=None):
+        if flavor not in (MYSQL, MARIADB):
+            raise ValueError("unknown flavor %r" % (flavor,))
+        self.flavor = flavor
+        self.version = tuple(version)
+        self.raw = raw if raw is not None else ".".join(str(p) for p in self.version)
+
+    @classmethod
+    def parse(cls, version_string):
+        """``10.11.6-MariaDB-0+deb12u1-log`` -> mariadb (10, 11, 6); ``9.7.4`` -> mysql."""
+        text = str(version_string or "")
+        match = _VERSION_RE.match(text)
+        if not match:
+            raise ValueError("cannot parse server version %r" % (text,))
+        numbers = tuple(int(p) if p is not None else 0 for p in match.groups())
+        # MariaDB 5.5-10.x once advertised "5.5.5-10.x.y-MariaDB" on the wire.
+        if text.startswith("5.5.5-") and "mariadb" in text.lower():
+            inner = _VERSION_RE.match(text[len("5.5.5-"):])
+            if inner:
+                numbers = tuple(int(p) if p is not None else 0 for p in inner.groups())
+        flavor = MARIADB if "mariadb" in text.lower() else MYSQL
+        return cls(flavor, numbers, raw=text)
+
+    def at_least(self, *version):
+        return self.version >= tuple(version)
+
+    @property
+    def is_mariadb(self):
+        return self.flavor == MARIADB
+
+    def __repr__(self):
+        return "ServerVersion(%r, %r)" % (self.flavor, self.version)
+
+
+class Dialect(object):
+    """Maps an intent to the SQL of one server flavor and version."""
+
+    def __init__(self, server_version):
+        if not isinstance(server_version, ServerVersion):
+            server_version = ServerVersion.parse(server_version)
+        self.server = server_version
+
+    # -- vocabulary ------------------------------------------------------
+    @property
+    def _replica_words(self):
+        """True when the server takes REPLICA / SOURCE statements."""
+        if self.server.is_mariadb:
+            return self.server.at_least(10, 5, 1)
+        return self.server.at_least(8, 0, 22)
+
+    @property
+    def has_super_read_only(self):
+        return not self.server.is_mariadb and self.server.at_least(5, 7, 8)
+
+    @property
+    def has_gtid_executed(self):
+        return not self.server.is_mariadb and self.server.at_least(5, 6, 5)
+
+    # -- reading state ---------------------------------------------------
+    def replica_status(self):
+        return "SHOW REPLICA STATUS" if self._replica_words else "SHOW SLAVE STATUS"
+
+    def binlog_status(self):
+        if self.server.is_mariadb:
+            return "SHOW BINLOG STATUS" if self.server.at_least(10, 5, 2) else "SHOW MASTER STATUS"
+        # SHOW BINARY LOG STATUS arrived in 8.2.0; 8.4 removed SHOW MASTER STATUS.
+        return "SHOW BINARY LOG STATUS" if self.server.at_least(8, 2, 0) else "SHOW MASTER STATUS"
+
+    def variables(self):
+        """One row of the global variables a status report needs."""
+        cols = [
+            "@@GLOBAL.server_id AS server_id",
+            "@@GLOBAL.read_only AS read_only",
+            "@@hostname AS hostname",
+            "@@GLOBAL.log_bin AS log_bin",
+        ]
+        if self.has_super_read_only:
+            cols.append("@@GLOBAL.super_read_only AS super_read_only")
+        if self.server.is_mariadb:
+            cols += [
+                "@@GLOBAL.gtid_current_pos AS gtid_current_pos",
+                "@@GLOBAL.gtid_binlog_pos AS gtid_binlog_pos",
+                "@@GLOBAL.gtid_slave_pos AS gtid_slave_pos",
+                "@@GLOBAL.gtid_strict_mode AS gtid_strict_mode",
+            ]
+        elif self.has_gtid_executed:
+            cols += [
+                "@@GLOBAL.gtid_mode AS gtid_mode",
+                "@@GLOBAL.gtid_executed AS gtid_executed",
+            ]
+        return "SELECT " + ", ".join(cols)
+
+    # -- acting on replication (used by tests and drills) -----------------
+    def start_replica(self, thread=None):
+        return self._thread_stmt("START", thread)
+
+    def stop_replica(self, thread=None):
+        return self._thread_stmt("STOP", thread)
+
+    def _thread_stmt(self, verb, thread):
+        word = "REPLICA" if self._replica_words else "SLAVE"
+        stmt = "%s %s" % (verb, word)
+        if thread:
+            if thread not in ("IO_THREAD", "SQL_THREAD"):
+                raise ValueError("thread must be IO_THREAD or SQL_THREAD")
+            stmt += " " + thread
+        return stmt
+
+    def reset_replica_all(self):
+        return "RESET REPLICA ALL" if self._replica_words else "RESET SLAVE ALL"
+
+    def change_source(self, host, port, user, password, delay=None, gtid=True):
+        """Point a replica at its source. Returns ``(sql, args)`` for the driver
+        to escape; the password travels only as a bound argument."""
+        mysql_new = not self.server.is_mariadb and self.server.at_least(8, 0, 23)
+        p = "SOURCE_" if mysql_new else "MASTER_"
+        head = "CHANGE REPLICATION SOURCE TO " if mysql_new else "CHANGE MASTER TO "
+        parts = [p + "HOST=%s", p + "PORT=%s", p + "USER=%s", p + "PASSWORD=%s"]
+        args = [host, int(port), user, password]
+        if gtid:
+            if self.server.is_mariadb:
+                parts.append("MASTER_USE_GTID=slave_pos")
+            else:
+                parts.append(p + "AUTO_POSITION=1")
+        if mysql_new:
+            # caching_sha2_password over a plain connection needs the key.
+            parts.append("GET_SOURCE_PUBLIC_KEY=1")
+        elif not self.server.is_mariadb and self.server.at_least(8, 0, 0):
+            parts.append("GET_MASTER_PUBLIC_KEY=1")
+        if delay is not None:
+            parts.append(p + "DELAY=%s")
+            args.append(int(delay))
+        return head + ", ".join(parts), tuple(args)
+
+
+def render_query(sql, args=None, secret_positions=()):
+    """A statement as reported in ``queries``: bound arguments inlined,
+    secrets masked."""
+    if not args:
+        return sql
+    shown = []
+    for i, arg in enumerate(args):
+        if i in secret_positions:
+            shown.append("'********'")
+        elif isinstance(arg, int):
+            shown.append(str(arg))
+        else:
+            shown.append("'%s'" % str(arg).replace("'", "''"))
+    return sql.replace("%s", "{}").format(*shown)
+
+
+# -- status rows --------------------------------------------------------
+
+# canonical key -> column names, newest first.
+_STATUS_COLUMNS = {
+    "io_running": ("Replica_IO_Running", "Slave_IO_Running"),
+    "sql_running": ("Replica_SQL_Running", "Slave_SQL_Running"),
+    "io_state": ("Replica_IO_State", "Slave_IO_State"),
+    "sql_state": ("Replica_SQL_Running_State", "Slave_SQL_Running_State"),
+    "lag": ("Seconds_Behind_Source", "Seconds_Behind_Master"),
+    "source_host": ("Source_Host", "Master_Host"),
+    "source_port": ("Source_Port", "Master_Port"),
+    "source_user": ("Source_User", "Master_User"),
+    "source_server_id": ("Source_Server_Id", "Master_Server_Id"),
+    "source_log_file": ("Source_Log_File", "Master_Log_File"),
+    "read_source_log_pos": ("Read_Source_Log_Pos", "Read_Master_Log_Pos"),
+    "relay_source_log_file": ("Relay_Source_Log_File", "Relay_Master_Log_File"),
+    "exec_source_log_pos": ("Exec_Source_Log_Pos", "Exec_Master_Log_Pos"),
+    "last_io_errno": ("Last_IO_Errno",),
+    "last_io_error": ("Last_IO_Error",),
+    "last_sql_errno": ("Last_SQL_Errno",),
+    "last_sql_error": ("Last_SQL_Error",),
+    "last_errno": ("Last_Errno",),
+    "last_error": ("Last_Error",),
+    "sql_delay": ("SQL_Delay",),
+    "sql_remaining_delay": ("SQL_Remaining_Delay",),
+    "auto_position": ("Auto_Position",),
+    "retrieved_gtid_set": ("Retrieved_Gtid_Set",),
+    "executed_gtid_set": ("Executed_Gtid_Set",),
+    "using_gtid": ("Using_Gtid",),
+    "gtid_io_pos": ("Gtid_IO_Pos",),
+    "gtid_slave_pos": ("Gtid_Slave_Pos",),
+    "connection_name": ("Connection_name",),
+}
+
+_INT_KEYS = frozenset((
+    "lag", "source_port", "source_server_id", "read_source_log_pos",
+    "exec_source_log_pos", "last_io_errno", "last_sql_errno", "last_errno",
+    "sql_delay", "sql_remaining_delay", "auto_position",
+))
+
+
+def _to_int(value):
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def normalize_replica_status(row):
+    """One row of SHOW REPLICA/SLAVE STATUS (any flavor) -> canonical dict."""
+    row = dict((k, _text(v)) for k, v in (row or {}).items())
+    out = {}
+    for key, names in _STATUS_COLUMNS.items():
+        value = None
+        for name in names:
+            if name in row:
+                value = row[name]
+                break
+        if key in _INT_KEYS:
+            value = _to_int(value)
+        elif isinstance(value, str):
+            value = value.strip()
+        out[key] = value
+    for key in ("retrieved_gtid_set", "executed_gtid_set"):
+        if out[key]:
+            out[key] = out[key].replace("\n", "")
+    return out
+
+
+def normalize_binlog_status(row):
+    """One row of SHOW MASTER/BINARY LOG/BINLOG STATUS -> file, position, GTID set."""
+    if not row:
+        return None
+    row = dict((k, _text(v)) for k, v in row.items())
+    gtid = row.get("Executed_Gtid_Set")
+    return {
+        "file": row.get("File"),
+        "position": _to_int(row.get("Position")),
+        "executed_gtid_set": gtid.replace("\n", "") if gtid else gtid,
+    }
+
+
+def is_on(value):
+    """Server booleans arrive as 0/1, ON/OFF or (MariaDB 11.x read_only) words."""
+    if value is None:
+        return False
+    value = _text(value)
+    if isinstance(value, str):
+        return value.strip().upper() not in ("", "0", "OFF", "NO", "FALSE")
+    return bool(value)
+
+
+def thread_running(value):
+    return isinstance(value, str) and value.strip().lower() == "yes"
+
+
+def replica_problems(status, max_lag):
+    """Why a replica is not healthy; an empty list means healthy.
+
+    Healthy: both threads run, neither has an error, and the lag is known
+    and at most ``max_lag`` seconds. An SQL thread that stopped without an
+    error number still counts as stopped.
+    """
+    reasons = []
+    if not thread_running(status.get("io_running")):
+        msg = "IO thread not running (%s)" % (status.get("io_running") or "unknown")
+        if status.get("last_io_errno"):
+            msg += ": error %s: %s" % (status["last_io_errno"], status.get("last_io_error") or "")
+        reasons.append(msg)
+    elif status.get("last_io_errno"):
+        reasons.append("IO thread error %s: %s" % (status["last_io_errno"], status.get("last_io_error") or ""))
+    if not thread_running(status.get("sql_running")):
+        msg = "SQL thread not running (%s)" % (status.get("sql_running") or "unknown")
+        if status.get("last_sql_errno"):
+            msg += ": error %s: %s" % (status["last_sql_errno"], status.get("last_sql_error") or "")
+        reasons.append(msg)
+    elif status.get("last_sql_errno"):
+        reasons.append("SQL thread error %s: %s" % (status["last_sql_errno"], status.get("last_sql_error") or ""))
+    lag = status.get("lag")
+    if lag is None:
+        if not reasons:
+            reasons.append("lag unknown (Seconds_Behind_Source is NULL)")
+    elif max_lag is not None and lag > max_lag:
+        reasons.append("lag %ss > max_lag %ss" % (lag, max_lag))
+    return reasons
+
+
+def primary_problems(variables, replica_rows):
+    """Why a primary is not healthy: it answers, is writable, replicates from no one."""
+    reasons = []
+    if is_on(variables.get("read_only")):
+        reasons.append("primary is read_only")
+    if is_on(variables.get("super_read_only")):
+        reasons.append("primary is super_read_only")
+    configured = [r for r in (replica_rows or []) if r.get("source_host")]
+    if configured:
+        reasons.append("primary has a replication source configured (%s)" % ", ".join(
+            str(r.get("source_host")) for r in configured))
+    return reasons
+
+
+def option_file(user, password, extra=None):
+    """A ``[client]`` option file body; the password never goes on argv.
+
+    Values are double-quoted with backslash escapes, as the mysql and mariadb
+    clients read them, so passwords with ``"``, ``\\``, ``#`` or spaces work.
+    """
+    def quote(value):
+        value = str(value)
+        value = (value.replace("\\", "\\\\").replace("\n", "\\n")
+                 .replace("\r", "\\r").replace("\t", "\\t").replace("\b", "\\b"))
+        return '"%s"' % value
+
+    lines = ["[client]", "user=%s" % quote(user), "password=%s" % quote(password)]
+    for key, value in (extra or {}).items():
+        lines.append("%s=%s" % (key, quote(value)))
+    return "\n".join(lines) + "\n"
