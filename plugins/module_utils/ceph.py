@@ -89,7 +89,7 @@ class CephCLI(object):
         self.conf = p.get("conf")
         self.keyring = p.get("keyring")
         self.user = p.get("user") or "client.admin"
-        self.timeout = p.get("timeout") or 30
+        self.timeout = 30 if p.get("timeout") is None else p["timeout"]
         self.commands = []
         self._runner = runner or subprocess.run
         self._bins = {}
@@ -192,7 +192,7 @@ class CephCLI(object):
     def classify(self, rc, stderr, elapsed=0.0):
         e = stderr or ""
         low = e.lower()
-        if "conf_read_file" in e or "unable to open config file" in low or "did not load config file" in low and "error" in low:
+        if "conf_read_file" in e or "unable to open config file" in low:
             return "conf"
         if "unable to find a keyring" in low or "no keyring found" in low:
             return "keyring"
