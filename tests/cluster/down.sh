@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Stop the local test cluster and remove what it made: processes (by the
+# pids recorded at start, never by name), pod sandboxes and their shims,
+# mounts under our state folders, /run/netns/cni-*, the bridge, iptables and
+# ip6tables chains, runtime state. Kept: binaries, images (containerd's
+# root), certificates, kubeconfigs and the last logs. Idempotent.
+_T0=$(date +%s)
+export _T0
+# shellcheck source=lib/cluster-lib.sh
+. "$(dirname "$0")/lib/cluster-lib.sh"
+
+[[ $(id -u) -eq 0 ]] || die "cluster-down needs root"
+
+stop_pid() {  # name pid: TERM, wait up to 10 s, then KILL
+  local name=$1 pid=$2 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for (( i = 0; i < 100; i++ )); do
+    kill -0 "$pid" 2>/dev/null || { say "$name: stopped (pid $pid)"; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  say "$name: killed (pid $pid)"
+}
+
+stop_component() {
+  local name=$1 pid
+  if pid=$(pid_of "$name"); then stop_pid "$name" "$pid"; fi
+  rm -f "$RUN_DIR/$name.pid"
+}
+
+ctr_() { "$CONTAINERD_BIN/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
+
+# 1. Stop what creates pods, then remove every pod container while
+#    containerd still runs, so that their shims exit.
+for c in coredns kube-proxy kubelet kube-scheduler kube-controller-manager; do stop_component "$c"; done
+if is_running containerd; then
+  tasks=$(ctr_ tasks ls -q 2>/dev/null || true)
+  for t in $tasks; do ctr_ tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
+  for t in $tasks; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do ctr_ tasks delete -f "$t" >/dev/null 2>&1 && break; sleep 0.3; done
+  done
+  for c in $(ctr_ containers ls -q 2>/dev/null || true); do ctr_ containers delete "$c" >/dev/null 2>&1 || true; done
+  for s in $(ctr_ sandboxes ls -q 2>/dev/null || true); do ctr_ sandboxes rm -f "$s" >/dev/null 2>&1 || true; done
+  [[ -z $tasks ]] || say "containerd: removed $(wc -w <<<"$tasks") pod containers"
+fi
+stop_component containerd
+# Shims left behind (containerd killed hard, say): their recorded pids.
+if [[ -d $CONTAINERD_STATE ]]; then
+  while IFS= read -r f; do
+    pid=$(cat "$f" 2>/dev/null || true)
+    if [[ $pid =~ ^[0-9]+$ ]] && [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$CONTAINERD_BIN/containerd-shim-runc-v2" ]]; then
+      stop_pid containerd-shim "$pid"
+    fi
+  done < <(find "$CONTAINERD_STATE" -name shim.pid 2>/dev/null)
+fi
+stop_component kube-apiserver
+stop_component etcd
+
+# 2. kube-proxy removes its own rules; then the kubelet's and CNI's chains
+#    and ours, in iptables and ip6tables.
+if [[ -x $K8S_BIN/kube-proxy ]]; then
+  "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
+fi
+clean_chains() {  # iptables|ip6tables
+  local ipt=$1 table chain rule
+  for table in filter nat mangle raw; do
+    local chains
+    chains=$("$ipt" -t "$table" -S 2>/dev/null | awk '$1=="-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/ || $2 ~ /^SMYSQL-/) {print $2}') || continue
+    [[ -n $chains ]] || continue
+    # Remove every rule that jumps to one of them, wherever it is.
+    for chain in $chains; do
+      while IFS= read -r rule; do
+        eval "\"\$ipt\" -t \"\$table\" ${rule/-A/-D}" 2>/dev/null || true
+      done < <("$ipt" -t "$table" -S 2>/dev/null | grep -E -- "-j $chain( |\$)" || true)
+    done
+    for chain in $chains; do "$ipt" -t "$table" -F "$chain" 2>/dev/null || true; done
+    for chain in $chains; do "$ipt" -t "$table" -X "$chain" 2>/dev/null || true; done
+  done
+}
+clean_chains iptables
+clean_chains ip6tables
+
+# 3. Mounts under our state folders, CNI network namespaces, the bridge.
+while IFS= read -r m; do
+  umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+done < <(awk '{print $5}' /proc/self/mountinfo | grep -E "^($CLUSTER_STATE|$CONTAINERD_ROOT|/run/netns/cni-)" | sort -r)
+for ns in /run/netns/cni-*; do
+  [[ -e $ns ]] || continue
+  umount "$ns" 2>/dev/null || true
+  rm -f "$ns"
+done
+if ip link show "$BRIDGE_NAME" >/dev/null 2>&1; then ip link delete "$BRIDGE_NAME" && say "bridge $BRIDGE_NAME removed"; fi
+rm -f /var/lib/cni/results/stateful-mysql-* 2>/dev/null || true
+
+# 4. cgroups the kubelet made (empty once every pod is gone).
+for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice /sys/fs/cgroup/unified/kubepods; do
+  [[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+done
+
+# 5. sysctls back to what we found, runtime state, the hostpath volumes.
+for f in "$RUN_DIR"/sysctl.*; do
+  [[ -f $f ]] || continue
+  sysctl -qw "${f##*/sysctl.}=$(cat "$f")" 2>/dev/null || true
+  rm -f "$f"
+done
+rm -rf "$ETCD_DATA" "$KUBELET_ROOT" "$CONTAINERD_STATE" "$CNI_STATE" "$CONF_DIR" "$RUN_DIR" "$HOSTPATH_PV_DIR"
+say "cluster down (kept: binaries, images, certificates, logs in $LOG_DIR)"
