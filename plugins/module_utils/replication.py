@@ -120,9 +120,10 @@ def server_status(cluster, target, max_lag):
         if is_on(variables.get("log_bin")):
             rows = conn.query(dialect.binlog_status())
             binlog = normalize_binlog_status(rows[0]) if rows else None
-    except (ConnectError, Exception) as e:
+    except Exception as e:
         cluster.drop(target)
-        report["problems"] = ["cannot query %s: %s" % (target.name, error_text(e))]
+        text = str(e) if isinstance(e, ConnectError) else error_text(e)
+        report["problems"] = ["cannot query %s: %s" % (target.name, text)]
         report["healthy"] = False
         return report
     report["reachable"] = True
