@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# What of the local test cluster runs, with pids and logs. Exit 0 when every
-# component runs, 3 when none does, 1 when only some do.
+# What of the local test cluster runs, with pids and logs. Exits 0; with
+# --check: 0 when every component runs, 3 when none does, 1 when some do.
 # shellcheck source=lib/cluster-lib.sh
 . "$(dirname "$0")/lib/cluster-lib.sh"
 
@@ -24,6 +24,7 @@ if is_running containerd; then
   "$CONTAINERD_BIN/ctr" --address "$CONTAINERD_SOCK" -n k8s.io images ls 2>/dev/null |
     awk 'NR>1 && $1 ~ /^localhost\/stateful-mysql\// {print "  " $1 "  " $3}' || true
 fi
+check=0; [[ ${1:-} == --check ]] && check=1
 if (( up == ${#COMPONENTS[@]} )); then echo "cluster: up"; exit 0; fi
-if (( up == 0 )); then echo "cluster: down"; exit 3; fi
-echo "cluster: partly up ($up of ${#COMPONENTS[@]} components)"; exit 1
+if (( up == 0 )); then echo "cluster: down"; exit $(( check * 3 )); fi
+echo "cluster: partly up ($up of ${#COMPONENTS[@]} components)"; exit "$check"

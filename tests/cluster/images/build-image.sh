@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Build one local image from its recipe (images/recipes/<name>.env) into
 #   $CACHE/images/<name>-<key>/{image.tar,digest,version,ref,build.log}
-# where <key> hashes the recipe, this script and the packer: an image is
+# where <key> hashes the recipe (and BUILD_FORMAT below): an image is
 # rebuilt only when its recipe changes. Debian images come from debootstrap
 # (--variant=minbase) into a folder, packed as an OCI layout by oci-pack.py.
 #
 #   build-image.sh <name>...      e.g. build-image.sh mysql-9.7 pause-1
+#   build-image.sh --all          every image of CLUSTER_IMAGES (versions.env)
 #   build-image.sh --path <name>  print the image folder (built or not)
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -13,15 +14,18 @@
 IMAGES_DIR=$CLUSTER_DIR/images
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
+# Bump when a change here or in oci-pack.py changes what an image contains.
+BUILD_FORMAT=1
 image_key() {
   local name=$1 extra=()
   [[ $name == pause-* ]] && extra=("$IMAGES_DIR/pause.go")
-  hash_of "$IMAGES_DIR/recipes/$name.env" "$IMAGES_DIR/build-image.sh" "$IMAGES_DIR/oci-pack.py" "${extra[@]}"
+  { echo "format $BUILD_FORMAT"; cat "$IMAGES_DIR/recipes/$name.env" "${extra[@]}"; } | sha256sum | cut -c1-16
 }
 image_path() { echo "$CACHE/images/$1-$(image_key "$1")"; }
 
 if [[ ${1:-} == --path ]]; then image_path "$2"; exit 0; fi
-[[ $# -ge 1 ]] || die "usage: $0 <recipe name>..."
+if [[ ${1:-} == --all ]]; then set -- "${CLUSTER_IMAGES[@]}"; fi
+[[ $# -ge 1 ]] || die "usage: $0 <recipe name>... | --all"
 
 # The recipe's build, run under the build lock with output to the build log.
 build_debian() {

@@ -1,0 +1,173 @@
+"""Smoke tests of the local test cluster (tests/cluster, issue 9).
+
+Each proves one thing the collection relies on: pods run, a StatefulSet's
+pods find each other by DNS through a headless Service, a ClusterIP Service
+balances across pods, a volumeClaimTemplates PVC binds and keeps its data
+when the pod is replaced, exec works, and the API server's port-forward
+gives Python a socket to a pod.
+"""
+import os
+import time
+
+import pytest
+from kubernetes import client
+from kubernetes.stream import portforward, stream
+
+# The smallest of our images: bash, coreutils, getent, socat.
+IMAGE = os.environ.get("CLUSTER_SMOKE_IMAGE", "localhost/stateful-mysql/mariadb:10.11")
+PORT = 8080
+STS = "smoke"
+# Each pod answers its own hostname to every TCP connection on PORT.
+SERVER = f"exec socat TCP-LISTEN:{PORT},fork,reuseaddr SYSTEM:'echo $HOSTNAME'"
+
+
+def wait(what, predicate, timeout=120, step=0.5):
+    deadline = time.time() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+def run(core, ns, pod, command, timeout=30):
+    """exec `command` in pod, return (stdout, stderr, exit code)."""
+    resp = stream(core.connect_get_namespaced_pod_exec, pod, ns, command=command,
+                  stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    resp.run_forever(timeout=timeout)
+    out, err = resp.read_stdout(), resp.read_stderr()
+    code = resp.returncode
+    resp.close()
+    return out, err, code
+
+
+def pod_ready(core, ns, name):
+    try:
+        pod = core.read_namespaced_pod(name, ns)
+    except client.ApiException:
+        return None
+    if pod.metadata.deletion_timestamp:
+        return None
+    for cond in pod.status.conditions or []:
+        if cond.type == "Ready" and cond.status == "True":
+            return pod
+    return None
+
+
+@pytest.fixture(scope="module")
+def statefulset(core, apps, namespace):
+    """Two pods behind a headless Service and a ClusterIP Service, each with a
+    PVC from volumeClaimTemplates (default StorageClass)."""
+    labels = {"app": STS}
+    for name, cluster_ip in ((STS, "None"), (STS + "-lb", None)):
+        core.create_namespaced_service(namespace, client.V1Service(
+            metadata=client.V1ObjectMeta(name=name),
+            spec=client.V1ServiceSpec(selector=labels, cluster_ip=cluster_ip,
+                                      ports=[client.V1ServicePort(name="tcp", port=PORT)])))
+    container = client.V1Container(
+        name="server", image=IMAGE, image_pull_policy="IfNotPresent",
+        command=["bash", "-c", SERVER],
+        ports=[client.V1ContainerPort(container_port=PORT)],
+        readiness_probe=client.V1Probe(tcp_socket=client.V1TCPSocketAction(port=PORT),
+                                       period_seconds=1),
+        volume_mounts=[client.V1VolumeMount(name="data", mount_path="/data")])
+    apps.create_namespaced_stateful_set(namespace, client.V1StatefulSet(
+        metadata=client.V1ObjectMeta(name=STS),
+        spec=client.V1StatefulSetSpec(
+            service_name=STS, replicas=2, selector=client.V1LabelSelector(match_labels=labels),
+            pod_management_policy="Parallel",
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels),
+                spec=client.V1PodSpec(containers=[container], termination_grace_period_seconds=1,
+                                      automount_service_account_token=False)),
+            volume_claim_templates=[client.V1PersistentVolumeClaim(
+                metadata=client.V1ObjectMeta(name="data"),
+                spec=client.V1PersistentVolumeClaimSpec(
+                    access_modes=["ReadWriteOnce"],
+                    resources=client.V1VolumeResourceRequirements(requests={"storage": "64Mi"})))])))
+    pods = [f"{STS}-0", f"{STS}-1"]
+    for p in pods:
+        wait(f"pod {p} Ready", lambda p=p: pod_ready(core, namespace, p))
+    return pods
+
+
+def test_pod_runs_to_completion(core, namespace):
+    core.create_namespaced_pod(namespace, client.V1Pod(
+        metadata=client.V1ObjectMeta(name="once"),
+        spec=client.V1PodSpec(restart_policy="Never", automount_service_account_token=False,
+                              containers=[client.V1Container(
+                                  name="once", image=IMAGE, image_pull_policy="Never",
+                                  command=["bash", "-c", "echo done-$((6*7))"])])))
+    phase = wait("pod once to finish", lambda: (
+        core.read_namespaced_pod("once", namespace).status.phase in ("Succeeded", "Failed")
+        and core.read_namespaced_pod("once", namespace).status.phase))
+    assert phase == "Succeeded"
+    assert core.read_namespaced_pod_log("once", namespace).strip() == "done-42"
+
+
+def test_exec(core, namespace, statefulset):
+    out, err, code = run(core, namespace, statefulset[0], ["bash", "-c", "echo out; echo err >&2; exit 3"])
+    assert (out.strip(), err.strip(), code) == ("out", "err", 3)
+
+
+def test_headless_service_dns(core, namespace, statefulset):
+    ips = {p: core.read_namespaced_pod(p, namespace).status.pod_ip for p in statefulset}
+    for me, other in (statefulset, reversed(statefulset)):
+        fqdn = f"{other}.{STS}.{namespace}.svc.cluster.local"
+
+        def resolved(me=me, fqdn=fqdn):
+            out, _, code = run(core, namespace, me, ["getent", "hosts", fqdn])
+            return code == 0 and out.split()[0]
+        assert wait(f"{me} resolving {fqdn}", resolved, timeout=30) == ips[other]
+
+
+def test_clusterip_service_reaches_both_pods(core, namespace, statefulset):
+    svc = core.read_namespaced_service(STS + "-lb", namespace)
+    assert svc.spec.cluster_ip and svc.spec.cluster_ip != "None"
+    seen = set()
+    # From inside a pod (one of the two backends, so hairpin traffic too),
+    # by name and by ClusterIP.
+    script = (f"for i in $(seq 40); do socat -T2 - TCP:{STS}-lb.{namespace}.svc.cluster.local:{PORT} </dev/null;"
+              f" socat -T2 - TCP:{svc.spec.cluster_ip}:{PORT} </dev/null; done")
+    deadline = time.time() + 60
+    while seen != set(statefulset) and time.time() < deadline:
+        out, _, _ = run(core, namespace, statefulset[0], ["bash", "-c", script], timeout=60)
+        seen |= set(out.split())
+    assert seen == set(statefulset)
+
+
+def test_pvc_bound_and_data_survives_pod_deletion(core, namespace, statefulset):
+    for p in statefulset:
+        pvc = core.read_namespaced_persistent_volume_claim(f"data-{p}", namespace)
+        assert pvc.status.phase == "Bound"
+        assert pvc.spec.storage_class_name == "standard"
+    pod = statefulset[0]
+    _, _, code = run(core, namespace, pod, ["bash", "-c", "echo kept-$HOSTNAME > /data/marker"])
+    assert code == 0
+    old_uid = core.read_namespaced_pod(pod, namespace).metadata.uid
+    core.delete_namespaced_pod(pod, namespace)
+
+    def replaced():
+        p = pod_ready(core, namespace, pod)
+        return p is not None and p.metadata.uid != old_uid
+    wait(f"{pod} replaced and Ready", replaced)
+    out, _, code = run(core, namespace, pod, ["cat", "/data/marker"])
+    assert (out.strip(), code) == (f"kept-{pod}", 0)
+
+
+def test_port_forward_from_python(core, namespace, statefulset):
+    pod = statefulset[1]
+    pf = portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(PORT))
+    sock = pf.socket(PORT)
+    sock.settimeout(10)
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(1024)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    pf.close()
+    assert data.decode().strip() == pod
