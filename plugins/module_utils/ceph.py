@@ -194,10 +194,12 @@ class CephCLI(object):
         low = e.lower()
         if "conf_read_file" in e or "unable to open config file" in low:
             return "conf"
-        if "unable to find a keyring" in low or "no keyring found" in low:
-            return "keyring"
+        # Before the keyring test: the CLI also complains about default keyring
+        # paths it did not need when the real trouble is an unreachable monitor.
         if "timed out" in low or rc == 110 or "connection refused" in low or "failed to fetch mon config" in low:
             return "unreachable"
+        if "unable to find a keyring" in low or "no keyring found" in low:
+            return "keyring"
         if "permission denied" in low or "eacces" in low or "handle_auth_bad_method" in low or "authentication error" in low:
             return "auth"
         if "error connecting to the cluster" in low:

@@ -63,6 +63,8 @@ def test_subprocess_timeout_is_unreachable():
 
 @pytest.mark.parametrize("rc,stderr,kind", [
     (1, "timed out\n", "unreachable"),
+    (1, "auth: unable to find a keyring on /etc/ceph/ceph.client.admin.keyring: (2) No such file\n"
+        "timed out\n", "unreachable"),
     (110, "rbd: couldn't connect to the cluster!\n", "unreachable"),
     (1, "auth: unable to find a keyring on /nope: (2) No such file or directory\n"
         "[errno 2] RADOS object not found (error connecting to the cluster)\n", "keyring"),
