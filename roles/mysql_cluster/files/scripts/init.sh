@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Init container: write this pod's server config and, on the first start
+# only, give the volume its data: a fresh datadir and the users on the
+# primary (ordinal 0); a one-time copy from the primary on a replica, then
+# point it at the primary. The done-marker is written only after all of it
+# succeeded, so a restart never copies or re-points twice, and an
+# interrupted first start is redone from scratch.
+# shellcheck source=lib.sh
+source /etc/stateful-mysql/scripts/lib.sh
+
+TEMP_SOCKET=$RUN_DIR/init.sock
+TEMP_PORT=33062
+TEMP_PID=
+ROOT_CNF=$CLIENT_DIR/root.cnf
+NOPASS_CNF=$CLIENT_DIR/nopass.cnf
+
+write_server_config() {
+  local role=replica
+  [ "$ORDINAL" -eq 0 ] && role=primary
+  mkdir -p "$CONF_DIR"
+  {
+    cat /etc/stateful-mysql/config/common.cnf
+    printf '\n# this pod\nserver-id=%s\nreport-host=%s.%s\n\n' "$SERVER_ID" "$HOST" "$SERVICE"
+    cat "/etc/stateful-mysql/config/$role.cnf"
+    printf '\n'
+    cat /etc/stateful-mysql/config/extra.cnf
+  } >"$CONF_DIR/my.cnf"
+  chmod 644 "$CONF_DIR/my.cnf"
+  log "wrote $role config, server-id $SERVER_ID"
+}
+
+# start_temp_server [extra mysqld options]: a private server for setup,
+# reachable only through its own socket unless the caller opens a port.
+start_temp_server() {
+  rm -f "$TEMP_SOCKET"
+  "$MYSQLD" --defaults-file="$CONF_DIR/my.cnf" --user=mysql \
+    --socket="$TEMP_SOCKET" --pid-file="$RUN_DIR/init.pid" \
+    --read-only=OFF "$@" &
+  TEMP_PID=$!
+  local i
+  for i in $(seq 1 300); do
+    if [ -S "$TEMP_SOCKET" ] && echo 'SELECT 1' | sql "$NOPASS_CNF" >/dev/null 2>&1; then return 0; fi
+    if [ -S "$TEMP_SOCKET" ] && [ -f "$ROOT_CNF" ] && echo 'SELECT 1' | sql "$ROOT_CNF" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$TEMP_PID" 2>/dev/null || die "the temporary server exited during start-up (see the log above)"
+    [ "$i" -eq 1 ] || sleep 1
+  done
+  die "the temporary server did not answer within 300 s"
+}
+
+wait_temp_exit() {
+  local i
+  for i in $(seq 1 300); do
+    kill -0 "$TEMP_PID" 2>/dev/null || {
+      wait "$TEMP_PID" || true
+      return 0
+    }
+    sleep 1
+  done
+  die "the temporary server did not stop within 300 s"
+}
+
+stop_temp_server() {
+  echo 'SHUTDOWN' | sql "$1" || kill "$TEMP_PID"
+  wait_temp_exit
+}
+
+initialize_datadir() {
+  mkdir -p "$DATADIR"
+  chown mysql:mysql "$DATADIR"
+  if [ "$FLAVOR" = mariadb ]; then
+    local installer
+    installer=$(command -v mariadb-install-db || command -v mysql_install_db) || die "no mariadb-install-db in the image"
+    "$installer" --defaults-file="$CONF_DIR/my.cnf" --user=mysql \
+      --auth-root-authentication-method=normal --skip-test-db >/dev/null
+  else
+    "$MYSQLD" --defaults-file="$CONF_DIR/my.cnf" --user=mysql --initialize-insecure
+  fi
+}
+
+# Users of a new cluster; every later member gets them with the copied data.
+create_users() {
+  local root repl donor donor_host=% donor_grant
+  root=$(sql_quote "$(secret root-password)")
+  repl=$(sql_quote "$(secret replication-password)")
+  donor=$(sql_quote "$(secret clone-password)")
+  if [ "$FLAVOR" = mariadb ] || [ "$COPY_METHOD" = xtrabackup ]; then
+    # The backup tool runs in the donor sidecar of the same pod: local only.
+    donor_host=localhost
+    if [ "$FLAVOR" = mariadb ]; then
+      donor_grant='RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR'
+    else
+      donor_grant='RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT'
+    fi
+  else
+    donor_grant=BACKUP_ADMIN
+  fi
+  sql "$NOPASS_CNF" <<SQL
+ALTER USER 'root'@'localhost' IDENTIFIED BY $root;
+CREATE USER 'root'@'$ROOT_HOST' IDENTIFIED BY $root;
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'$ROOT_HOST' WITH GRANT OPTION;
+CREATE USER '$REPL_USER'@'%' IDENTIFIED BY $repl;
+GRANT REPLICATION SLAVE ON *.* TO '$REPL_USER'@'%';
+CREATE USER '$DONOR_USER'@'$donor_host' IDENTIFIED BY $donor;
+GRANT $donor_grant ON *.* TO '$DONOR_USER'@'$donor_host';
+SQL
+  if [ "$FLAVOR" = mariadb ]; then
+    # MariaDB lets READ_ONLY ADMIN write on a read-only replica; remote root
+    # must be refused there like every other client.
+    echo "REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'$ROOT_HOST';" | sql "$ROOT_CNF"
+  fi
+  event "created users root@$ROOT_HOST, $REPL_USER@% (replication only), $DONOR_USER@$donor_host ($donor_grant)"
+}
+
+init_primary() {
+  initialize_datadir
+  start_temp_server --skip-networking
+  create_users
+  stop_temp_server "$ROOT_CNF"
+  event "primary initialised"
+}
+
+wait_for_primary_dns() {
+  local i
+  for i in $(seq 1 600); do
+    getent hosts "$PRIMARY_HOST" >/dev/null 2>&1 && return 0
+    [ $((i % 30)) -ne 1 ] || log "waiting for $PRIMARY_HOST to resolve (it resolves once the primary is Ready)"
+    sleep 1
+  done
+  die "$PRIMARY_HOST did not resolve within 600 s: is the primary Ready?"
+}
+
+# MySQL 8.4/9.7: the CLONE plugin, into a server that holds nothing yet.
+copy_by_clone() {
+  local donor rc out
+  initialize_datadir
+  # CLONE connects out to the donor; the server listens on loopback only.
+  start_temp_server --bind-address=127.0.0.1 --port="$TEMP_PORT" \
+    --skip-replica-start --super-read-only=OFF
+  [ -z "$(echo 'SELECT @@GLOBAL.gtid_executed' | sql "$NOPASS_CNF")" ] ||
+    die "refusing to clone into a server that already holds transactions"
+  donor=$(sql_quote "$(secret clone-password)")
+  event "clone started from $PRIMARY_HOST:$PORT"
+  set +e
+  out=$(sql "$NOPASS_CNF" 2>&1 <<SQL
+SET GLOBAL clone_valid_donor_list = '$PRIMARY_HOST:$PORT';
+CLONE INSTANCE FROM '$DONOR_USER'@'$PRIMARY_HOST':$PORT IDENTIFIED BY $donor;
+SQL
+  )
+  rc=$?
+  set -e
+  # ERROR 3707 means the clone finished and the server wants a restart that
+  # nothing here supervises: we restart it ourselves below.
+  if [ "$rc" -ne 0 ] && ! grep -q '3707' <<<"$out"; then
+    kill "$TEMP_PID" 2>/dev/null || true
+    wait_temp_exit
+    die "CLONE from $PRIMARY_HOST failed: $out"
+  fi
+  wait_temp_exit
+  start_temp_server --skip-networking --skip-replica-start --super-read-only=OFF
+  local state
+  state=$(echo "SELECT STATE FROM performance_schema.clone_status" | sql "$ROOT_CNF")
+  [ "$state" = Completed ] || die "clone status is '$state', not Completed"
+  event "clone completed"
+}
+
+# MariaDB (mariadb-backup) and MySQL 5.7 (xtrabackup): receive the donor's
+# physical backup over TLS with this cluster's client certificate.
+copy_by_stream() {
+  [ -n "$BACKUP_TOOL" ] || die "the image lacks mariadb-backup/xtrabackup"
+  [ -n "$STREAM_TOOL" ] || die "the image lacks the backup tool or its stream extractor (mariadb-backup/mbstream or xtrabackup/xbstream)"
+  command -v socat >/dev/null || die "the image lacks socat, needed to receive the backup stream"
+  mkdir -p "$DATADIR"
+  event "backup stream started from $PRIMARY_HOST:$DONOR_PORT"
+  socat -u "OPENSSL:$PRIMARY_HOST:$DONOR_PORT,cert=$TLS_DIR/tls.crt,key=$TLS_DIR/tls.key,cafile=$TLS_DIR/ca.crt,commonname=$PEER_CN" STDOUT |
+    "$STREAM_TOOL" -x -C "$DATADIR" ||
+    die "receiving the backup stream from $PRIMARY_HOST failed (see above)"
+  # Check the copy before preparing it, and say what is missing.
+  [ -s "$DATADIR/xtrabackup_checkpoints" ] || die "incomplete backup: xtrabackup_checkpoints is missing"
+  local info=
+  for f in mariadb_backup_binlog_info xtrabackup_binlog_info; do
+    [ -s "$DATADIR/$f" ] && info=$DATADIR/$f && break
+  done
+  [ -n "$info" ] || die "incomplete backup: no binlog info file (mariadb_backup_binlog_info or xtrabackup_binlog_info)"
+  "$BACKUP_TOOL" --prepare --target-dir="$DATADIR" 2>"$TMPDIR/prepare.log" ||
+    die "preparing the backup failed: $(tail -n 5 "$TMPDIR/prepare.log")"
+  chown -R mysql:mysql "$DATADIR"
+  read -r BINLOG_FILE BINLOG_POS BINLOG_GTID <"$info" || true
+  [ -n "${BINLOG_FILE:-}" ] || die "cannot parse $info"
+  [ -n "${BINLOG_POS:-}" ] || die "cannot parse $info"
+  event "backup received and prepared (binlog $BINLOG_FILE:$BINLOG_POS gtid ${BINLOG_GTID:-none})"
+  start_temp_server --skip-networking --skip-slave-start
+}
+
+point_at_primary() {
+  local repl
+  repl=$(sql_quote "$(secret replication-password)")
+  case $COPY_METHOD in
+  clone)
+    sql "$ROOT_CNF" <<SQL
+CHANGE REPLICATION SOURCE TO SOURCE_HOST='$PRIMARY_HOST', SOURCE_PORT=$PORT,
+  SOURCE_USER='$REPL_USER', SOURCE_PASSWORD=$repl,
+  SOURCE_AUTO_POSITION=1, SOURCE_SSL=1, GET_SOURCE_PUBLIC_KEY=1;
+SQL
+    ;;
+  mariabackup)
+    [ -n "${BINLOG_GTID:-}" ] || die "the backup recorded no GTID (3rd field of its binlog info)"
+    sql "$ROOT_CNF" <<SQL
+SET GLOBAL gtid_slave_pos = '$BINLOG_GTID';
+CHANGE MASTER TO MASTER_HOST='$PRIMARY_HOST', MASTER_PORT=$PORT,
+  MASTER_USER='$REPL_USER', MASTER_PASSWORD=$repl, MASTER_USE_GTID=slave_pos;
+SQL
+    ;;
+  xtrabackup)
+    sql "$ROOT_CNF" <<SQL
+CHANGE MASTER TO MASTER_HOST='$PRIMARY_HOST', MASTER_PORT=$PORT,
+  MASTER_USER='$REPL_USER', MASTER_PASSWORD=$repl,
+  MASTER_LOG_FILE='$BINLOG_FILE', MASTER_LOG_POS=$BINLOG_POS;
+SQL
+    ;;
+  *) die "unknown copy method '$COPY_METHOD'" ;;
+  esac
+  event "CHANGE: replica pointed at $PRIMARY_HOST:$PORT"
+}
+
+copy_replica() {
+  wait_for_primary_dns
+  case $COPY_METHOD in
+  clone) copy_by_clone ;;
+  mariabackup | xtrabackup) copy_by_stream ;;
+  *) die "unknown copy method '$COPY_METHOD'" ;;
+  esac
+  point_at_primary
+  stop_temp_server "$ROOT_CNF"
+}
+
+main() {
+  prepare_run_dir
+  write_server_config
+  write_client_cnf "$NOPASS_CNF" root "" "$TEMP_SOCKET"
+  write_client_cnf "$ROOT_CNF" root root-password "$TEMP_SOCKET"
+  mkdir -p "$STATE_DIR"
+  if [ -f "$STATE_DIR/done" ]; then
+    log "data present (done-marker found): nothing to copy, not re-pointing"
+    return 0
+  fi
+  if [ -d "$DATADIR" ] && [ -n "$(ls -A "$DATADIR")" ]; then
+    # Only data we started to write ourselves is ever wiped.
+    [ -f "$STATE_DIR/in-progress" ] ||
+      die "$DATADIR holds data that stateful.mysql did not create; refusing to touch it (move it away or restore the done-marker)"
+    event "unfinished first start found (no done-marker): wiping the partial datadir and starting over"
+    find "$DATADIR" -mindepth 1 -delete
+  fi
+  touch "$STATE_DIR/in-progress"
+  if [ "$ORDINAL" -eq 0 ]; then init_primary; else copy_replica; fi
+  touch "$STATE_DIR/done"
+  rm -f "$STATE_DIR/in-progress"
+  event "done-marker written"
+}
+
+main "$@"

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Shared by every script of the cluster: sourced, never run on its own.
+# Settings come from the role (cluster.env); secrets only from mounted files.
+# The variables below are used by the scripts that source this file.
+# shellcheck disable=SC2034
+set -euo pipefail
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# shellcheck source=/dev/null
+source /etc/stateful-mysql/config/cluster.env
+
+DATA_ROOT=/var/lib/mysql
+DATADIR=$DATA_ROOT/data
+# Markers and the event log live on the volume, beside the data they describe.
+STATE_DIR=$DATA_ROOT/.stateful-mysql
+CONF_DIR=/etc/stateful-mysql/server
+RUN_DIR=/run/stateful-mysql
+CLIENT_DIR=$RUN_DIR/client
+SECRETS=/etc/stateful-mysql/credentials
+TLS_DIR=/etc/stateful-mysql/tls
+SOCKET=$RUN_DIR/mysqld.sock
+export TMPDIR=$RUN_DIR/tmp
+
+HOST=${HOSTNAME:-$(hostname)}
+ORDINAL=${HOST##*-}
+case $ORDINAL in '' | *[!0-9]*)
+  echo "cannot read the ordinal from hostname '$HOST'" >&2
+  exit 1
+  ;;
+esac
+SERVER_ID=$((SERVER_ID_BASE + ORDINAL))
+PRIMARY_HOST="$NAME-0.$SERVICE"
+
+log() { printf '%s %s [%s] %s\n' "$(date -u +%FT%TZ)" "$HOST" "${0##*/}" "$*" >&2; }
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+# A persistent record of what was done to this volume: the tests count the
+# copy and CHANGE events in it across container and pod restarts.
+event() {
+  mkdir -p "$STATE_DIR"
+  printf '%s %s %s\n' "$(date -u +%FT%TZ)" "$HOST" "$*" >>"$STATE_DIR/events.log"
+  log "$*"
+}
+
+if [ "$FLAVOR" = mariadb ]; then
+  MYSQLD=$(command -v mariadbd || command -v mysqld) || die "no mariadbd in the image"
+  CLIENT=$(command -v mariadb || command -v mysql) || die "no mariadb client in the image"
+  BACKUP_TOOL=$(command -v mariadb-backup || command -v mariabackup || true)
+  STREAM_TOOL=$(command -v mbstream || true)
+  READ_ONLY_VAR=read_only
+else
+  MYSQLD=$(command -v mysqld) || die "no mysqld in the image"
+  CLIENT=$(command -v mysql) || die "no mysql client in the image"
+  BACKUP_TOOL=$(command -v xtrabackup || true)
+  STREAM_TOOL=$(command -v xbstream || true)
+  READ_ONLY_VAR=super_read_only
+fi
+
+# One secret value, read from the mounted Secret (never argv, never env).
+secret() { cat "$SECRETS/$1"; }
+
+# Quote for an option file: double quotes keep '#' and spaces; the parser
+# understands \\ and \" inside them.
+opt_quote() {
+  local v=$1
+  v=${v//\\/\\\\}
+  v=${v//\"/\\\"}
+  printf '"%s"' "$v"
+}
+
+# Quote for an SQL string literal (backslash escapes are on by default).
+sql_quote() {
+  local v=$1
+  v=${v//\\/\\\\}
+  v=${v//\'/\\\'}
+  printf "'%s'" "$v"
+}
+
+# write_client_cnf FILE USER [SECRET_KEY] [SOCKET]: an option file only root reads.
+write_client_cnf() {
+  local file=$1 user=$2 key=${3:-} sock=${4:-$SOCKET}
+  mkdir -p "$CLIENT_DIR"
+  chmod 700 "$CLIENT_DIR"
+  (
+    umask 077
+    {
+      for group in client mariadb-backup xtrabackup; do
+        printf '[%s]\nuser=%s\nsocket=%s\n' "$group" "$user" "$sock"
+        if [ -n "$key" ]; then printf 'password=%s\n' "$(opt_quote "$(secret "$key")")"; fi
+      done
+    } >"$file"
+  )
+}
+
+# sql CNF: run SQL from stdin over the socket named in CNF.
+sql() {
+  local cnf=$1
+  shift
+  "$CLIENT" --defaults-extra-file="$cnf" --batch --skip-column-names "$@"
+}
+
+prepare_run_dir() {
+  mkdir -p "$RUN_DIR" "$TMPDIR"
+  chown mysql:mysql "$RUN_DIR"
+  chmod 755 "$RUN_DIR"
+  chmod 700 "$TMPDIR"
+}

@@ -1,0 +1,96 @@
+"""Every mysql_cluster template renders for each flavor, version and main
+option set, and each object validates against the Kubernetes 1.34 schema."""
+import json
+import os
+import subprocess
+import sys
+
+import kubernetes_validate
+import pytest
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+CASES = yaml.safe_load(open(os.path.join(HERE, "test_mysql_cluster_templates.yaml")))
+
+
+def render(tmp_path, extra_vars):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    varfile = tmp_path / "vars.json"
+    varfile.write_text(json.dumps(dict(extra_vars, render_dir=str(tmp_path))))
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), os.path.join(HERE, "render.yml"), "-e", "@" + str(varfile)],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    objects = {}
+    for path in sorted(tmp_path.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            objects[(doc["kind"], doc["metadata"]["name"])] = doc
+    return objects
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_templates_render_and_validate(tmp_path, case):
+    objects = render(tmp_path, case["vars"])
+    assert len(objects) == 10
+    for obj in objects.values():
+        kubernetes_validate.validate(obj, "1.34", strict=True)
+
+    v = case["vars"]
+    name = v.get("mysql_cluster_name", "mysql")
+    ns = v.get("mysql_cluster_namespace", "mysql")
+    sts = objects[("StatefulSet", name)]
+    assert sts["metadata"]["namespace"] == ns
+    assert sts["spec"]["replicas"] == v.get("mysql_cluster_replicas", 3)
+    assert sts["spec"]["serviceName"] == name
+    assert sts["spec"]["podManagementPolicy"] == v.get("mysql_cluster_pod_management_policy", "OrderedReady")
+    pod = sts["spec"]["template"]["spec"]
+    names = [c["name"] for c in pod["containers"]]
+    assert names == (["mysql", "donor"] if case["expect"]["donor_sidecar"] else ["mysql"])
+    # No password in any container's command, args or environment.
+    for c in pod["containers"] + pod["initContainers"]:
+        assert "env" not in c and "args" not in c
+        assert all("password" not in part.lower() for part in c["command"])
+    if "mysql_cluster_image" in v:
+        assert {c["image"] for c in pod["containers"]} == {v["mysql_cluster_image"]}
+    claim = sts["spec"]["volumeClaimTemplates"][0]["spec"]
+    assert claim["resources"]["requests"]["storage"] == v.get("mysql_cluster_storage_size", "10Gi")
+    assert claim.get("storageClassName") == v.get("mysql_cluster_storage_class")
+
+    env = objects[("ConfigMap", name + "-config")]["data"]["cluster.env"]
+    assert "COPY_METHOD=%s" % case["expect"]["copy"] in env
+    assert "password" not in env.lower()
+    common = objects[("ConfigMap", name + "-config")]["data"]["common.cnf"]
+    flavor = v.get("mysql_cluster_flavor", "mysql")
+    if flavor == "mysql":
+        assert ("gtid-mode=ON" in common) == case["expect"]["gtid"]
+    else:
+        assert "gtid-strict-mode=ON" in common
+    extra = objects[("ConfigMap", name + "-config")]["data"]["extra.cnf"]
+    for key, value in v.get("mysql_cluster_server_config", {}).items():
+        assert "%s=%s" % (key, value) in extra
+
+    scripts = objects[("ConfigMap", name + "-scripts")]["data"]
+    assert set(scripts) == {"lib.sh", "init.sh", "server.sh", "probe.sh", "donor.sh", "donor-stream.sh"}
+    on_disk = open(os.path.join(ROOT, "roles/mysql_cluster/files/scripts/init.sh")).read()
+    assert scripts["init.sh"] == on_disk.rstrip("\n")
+
+    selector = sts["spec"]["selector"]["matchLabels"]
+    assert selector["app.kubernetes.io/instance"] == name
+    for kind, obj_name in [("Service", name), ("Service", name + "-read")]:
+        assert objects[(kind, obj_name)]["spec"]["selector"] == selector
+    assert objects[("Service", name)]["spec"]["clusterIP"] == "None"
+    policy = objects[("NetworkPolicy", name)]["spec"]
+    assert policy["podSelector"]["matchLabels"] == selector
+    peers = policy["ingress"][0]["from"]
+    assert peers[0] == {"podSelector": {"matchLabels": selector}}
+    assert peers[1:] == v.get("mysql_cluster_network_policy_from", [])
+    assert policy["ingress"][1]["from"] == [{"podSelector": {"matchLabels": selector}}]
+
+
+def test_password_secret_keeps_every_character(tmp_path):
+    """The render playbook's root password holds quotes, backquote, $, \\ and #."""
+    import base64
+    objects = render(tmp_path, {})
+    data = objects[("Secret", "mysql-credentials")]["data"]
+    assert base64.b64decode(data["root-password"]).decode() == "r'o\"o`t $x \\ #1"
