@@ -139,3 +139,64 @@ def playbook():
         return p.returncode, p.stdout + p.stderr
 
     return run
+
+
+K8S130 = os.path.join(HERE, "harness", "k8s130.sh")
+CACHE = os.environ.get("STATEFUL_MYSQL_CACHE", os.path.expanduser("~/.cache/stateful-mysql"))
+
+
+@pytest.fixture(scope="session")
+def k8s130():
+    """Kubeconfig of the v1.30 control plane (in-tree RBD), started here when not running."""
+    kc = os.environ.get("K8S130_KUBECONFIG")
+    started = False
+    if not kc:
+        subprocess.run([K8S130, "up"], check=True)
+        started = True
+        kc = subprocess.run([K8S130, "env"], check=True, capture_output=True, text=True).stdout.split("=", 1)[1].strip()
+    yield kc
+    if started:
+        subprocess.run([K8S130, "down"], check=False)
+
+
+@pytest.fixture(scope="session")
+def k8s134():
+    """Kubeconfig of the main local cluster (v1.34) for the CSI content test."""
+    kc = os.environ.get("KUBECONFIG") or os.path.join(CACHE, "cluster", "admin.kubeconfig")
+    ok = os.path.isfile(kc)
+    if ok:
+        from kubernetes import client, config
+        try:
+            api = client.VersionApi(config.new_client_from_config(config_file=kc))
+            ok = int("".join(ch for ch in api.get_code().minor if ch.isdigit())) >= 31
+        except Exception:  # noqa: BLE001 - any failure means: no usable cluster
+            ok = False
+    if not ok:
+        msg = "no running Kubernetes >= 1.31 at %s (make cluster-up)" % kc
+        if os.environ.get("STATEFUL_MYSQL_REQUIRE_CLUSTER") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return kc
+
+
+def k8s_api(kubeconfig):
+    from kubernetes import client, config
+    return config.new_client_from_config(config_file=kubeconfig)
+
+
+@pytest.fixture
+def inventory(ceph, tmp_path):
+    """An inventory whose ceph_admin group is this machine (local connection)."""
+
+    def make(**hostvars):
+        hv = dict(ansible_connection="local", ansible_python_interpreter=os.path.join(VENV_BIN, "python"),
+                  ceph_rbd_conf=ceph.conf, ceph_rbd_keyring=ceph.keyring)
+        hv.update(hostvars)
+        inv = {"all": {"hosts": {"localhost": {"ansible_connection": "local",
+                                               "ansible_python_interpreter": os.path.join(VENV_BIN, "python")}},
+                       "children": {"ceph_admin": {"hosts": {"cephhost": hv}}}}}
+        path = tmp_path / "inventory.json"
+        path.write_text(json.dumps(inv))
+        return str(path)
+
+    return make
