@@ -17,7 +17,7 @@ description:
     (C(ceph auth get-or-create)), replaces its capabilities when they differ (C(ceph auth caps)),
     or deletes it (C(ceph auth del)).
   - Returns the entity's key, read from C(ceph auth get <entity> --format json); the key never appears on a
-    command line. The key is secret: register the result only in a task with C(no_log: true).
+    command line. The key is secret, so register the result only in a task with C(no_log=true).
   - The capabilities are compared with Ceph's as strings, per service, after trimming spaces.
 author:
   - stateful.mysql developers

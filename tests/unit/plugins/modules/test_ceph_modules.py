@@ -100,3 +100,29 @@ def test_key_not_in_commands_or_diff(monkeypatch):
     assert res["changed"] is False and res["key"] == key
     assert key not in json.dumps(res["diff"]) and key not in json.dumps(res["commands"])
     assert all(key not in " ".join(c) for c in calls)
+
+
+@pytest.mark.parametrize("mod", sorted(MODULES))
+def test_documentation_matches_argument_spec(mod, monkeypatch):
+    """DOCUMENTATION parses, and (with the doc fragment) documents exactly the options the module takes."""
+    from ansible_collections.stateful.mysql.plugins.doc_fragments.ceph import ModuleDocFragment
+
+    doc = yaml.safe_load(MODULES[mod].DOCUMENTATION)
+    yaml.safe_load(MODULES[mod].EXAMPLES)
+    yaml.safe_load(MODULES[mod].RETURN)
+    assert doc["extends_documentation_fragment"] == ["stateful.mysql.ceph"]
+    documented = set(doc["options"]) | set(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"])
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_init(self, argument_spec, **kw):
+        seen.update(argument_spec)
+        raise Stop()
+
+    monkeypatch.setattr("ansible.module_utils.basic.AnsibleModule.__init__", fake_init)
+    with pytest.raises(Stop):
+        MODULES[mod].main()
+    assert set(seen) == documented
+    assert set(doc["attributes"]) == {"check_mode", "diff_mode", "idempotent"}
