@@ -1,0 +1,128 @@
+"""What the end-to-end tests need from the local cluster: run the playbooks,
+and run commands and SQL in the real pods (exec through the API server)."""
+import os
+import re
+import subprocess
+import sys
+import time
+
+from kubernetes import client, config
+from kubernetes.stream import stream
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CACHE = os.environ.get("STATEFUL_MYSQL_CACHE", os.path.expanduser("~/.cache/stateful-mysql"))
+KUBECONFIG = os.environ.get("KUBECONFIG") or os.path.join(CACHE, "cluster", "admin.kubeconfig")
+BIN = os.path.dirname(sys.executable)
+CLIENT_CNF = "/run/stateful-mysql/client/root.cnf"
+# Shell and SQL metacharacters, 64 characters each: they must work and
+# appear in no process command line.
+PASSWORDS = {
+    # 64 characters each for root and donor; the replication password is
+    # capped at 32 by CHANGE REPLICATION SOURCE / CHANGE MASTER.
+    "mysql_cluster_root_password": "R'o\"ot`$(id)\\ #;--%&*|<>!~{}[]=+?:,.^@ x y z\\'\"end-of-root-64cha",
+    "mysql_cluster_replication_password": "re\"pl'$HOME\\n#;`x` ~!@^*( tail32",
+    "mysql_cluster_clone_password": "cl#one \\\\ '\"' $((1+1)) ;DROP TABLE t;-- %s %d {x} clone64!-pad-6",
+}
+for _key, _value in PASSWORDS.items():
+    assert len(_value) == (32 if "replication" in _key else 64), (_key, len(_value))
+
+
+def api():
+    config.load_kube_config(config_file=KUBECONFIG)
+    return client.CoreV1Api(), client.AppsV1Api()
+
+
+def run_playbook(playbook, *args, check=True):
+    """ansible-playbook from the checkout; returns (returncode, output, recap)."""
+    env = dict(os.environ, KUBECONFIG=KUBECONFIG, K8S_AUTH_KUBECONFIG=KUBECONFIG,
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), playbook, *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    out = proc.stdout + proc.stderr
+    if check:
+        assert proc.returncode == 0, out[-6000:]
+    m = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
+    recap = dict(zip(["ok", "changed", "unreachable", "failed"], map(int, m.groups()))) if m else {}
+    return proc.returncode, out, recap
+
+
+class Cluster:
+    """One deployed cluster: name, namespace and flavor, with exec helpers."""
+
+    def __init__(self, name, namespace, flavor, version):
+        self.name, self.namespace, self.flavor, self.version = name, namespace, flavor, version
+        self.core, self.apps = api()
+
+    def pod(self, ordinal):
+        return "%s-%d" % (self.name, ordinal)
+
+    def pods(self):
+        sel = "app.kubernetes.io/instance=%s" % self.name
+        items = self.core.list_namespaced_pod(self.namespace, label_selector=sel).items
+        return sorted(items, key=lambda p: int(p.metadata.name.rsplit("-", 1)[1]))
+
+    def exec(self, pod, command, container="mysql", timeout=120):
+        """Run argv in a container; returns (returncode, stdout, stderr)."""
+        resp = stream(self.core.connect_get_namespaced_pod_exec, pod, self.namespace,
+                      command=command, container=container, stderr=True, stdin=False,
+                      stdout=True, tty=False, _preload_content=False)
+        out, err = [], []
+        deadline = time.monotonic() + timeout
+        while resp.is_open() and time.monotonic() < deadline:
+            resp.update(timeout=1)
+            if resp.peek_stdout():
+                out.append(resp.read_stdout())
+            if resp.peek_stderr():
+                err.append(resp.read_stderr())
+        assert not resp.is_open(), "exec of %s in %s timed out" % (command, pod)
+        resp.close()
+        return resp.returncode, "".join(out), "".join(err)
+
+    def sh(self, pod, script, container="mysql"):
+        rc, out, err = self.exec(pod, ["bash", "-c", script], container=container)
+        assert rc == 0, "%s in %s: rc=%s %s" % (script, pod, rc, err)
+        return out
+
+    def sql(self, pod, query, host=None, expect_ok=True):
+        """SQL through the pod's own client and root option file (no password in argv)."""
+        cmd = ["bash", "-c",
+               'c=$(command -v mariadb || command -v mysql); exec "$c" --defaults-extra-file=%s -N -B "$@"'
+               % CLIENT_CNF, "sql", "-e", query]
+        if host:
+            cmd += ["--host=" + host, "--protocol=TCP"]
+        rc, out, err = self.exec(pod, cmd)
+        if expect_ok:
+            assert rc == 0, "SQL %r on %s (host %s) failed: %s" % (query, pod, host, err)
+            return out.strip()
+        return rc, out.strip(), err.strip()
+
+    def replica_status(self, pod):
+        """SHOW REPLICA/SLAVE STATUS as a dict (vertical output parsed)."""
+        words = "REPLICA" if self.flavor == "mysql" else "SLAVE"
+        out = self.sh(pod, 'c=$(command -v mariadb || command -v mysql); "$c" --defaults-extra-file=%s '
+                           '--vertical -e "SHOW %s STATUS"' % (CLIENT_CNF, words))
+        status = {}
+        for line in out.splitlines():
+            if ":" in line and not line.startswith("*"):
+                k, _, v = line.partition(":")
+                status[k.strip()] = v.strip()
+        return status
+
+    def events(self, pod):
+        """The persistent event log the pod scripts keep on the volume."""
+        return self.sh(pod, "cat /var/lib/mysql/.stateful-mysql/events.log")
+
+    def wait_ready(self, replicas, timeout=600):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sts = self.apps.read_namespaced_stateful_set(self.name, self.namespace)
+            pods = self.pods()
+            ready = [p for p in pods if p.status.container_statuses and
+                     all(c.ready for c in p.status.container_statuses) and
+                     p.metadata.deletion_timestamp is None]
+            if (sts.status.ready_replicas or 0) == replicas and len(ready) == replicas == len(pods):
+                return time.monotonic()
+            time.sleep(2)
+        raise AssertionError("%s/%s not Ready within %s s: %s" % (
+            self.namespace, self.name, timeout,
+            [(p.metadata.name, p.status.phase) for p in self.pods()]))
