@@ -11,50 +11,61 @@ export _T0
 
 [[ $(id -u) -eq 0 ]] || die "cluster-down needs root"
 
-stop_pid() {  # name pid: TERM, wait up to 10 s, then KILL
-  local name=$1 pid=$2 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for (( i = 0; i < 100; i++ )); do
-    kill -0 "$pid" 2>/dev/null || { say "$name: stopped (pid $pid)"; return 0; }
-    sleep 0.1
+stop_components() {  # name...: TERM each recorded pid, wait up to 10 s, then KILL
+  local name pid i pids=() names=()
+  for name in "$@"; do
+    if pid=$(pid_of "$name"); then
+      kill -TERM "$pid" 2>/dev/null && { pids+=("$pid"); names+=("$name"); }
+    fi
+    rm -f "$RUN_DIR/$name.pid"
   done
-  kill -KILL "$pid" 2>/dev/null || true
-  say "$name: killed (pid $pid)"
-}
-
-stop_component() {
-  local name=$1 pid
-  if pid=$(pid_of "$name"); then stop_pid "$name" "$pid"; fi
-  rm -f "$RUN_DIR/$name.pid"
+  for (( i = 0; i < ${#pids[@]}; i++ )); do
+    local t=0
+    while kill -0 "${pids[i]}" 2>/dev/null && (( t < 100 )); do sleep 0.1; t=$(( t + 1 )); done
+    if kill -0 "${pids[i]}" 2>/dev/null; then
+      kill -KILL "${pids[i]}" 2>/dev/null || true
+      say "${names[i]}: killed (pid ${pids[i]})"
+    else
+      say "${names[i]}: stopped (pid ${pids[i]})"
+    fi
+  done
 }
 
 ctr_() { "$CONTAINERD_BIN/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 
-# 1. Stop what creates pods, then remove every pod container while
-#    containerd still runs, so that their shims exit.
-for c in coredns kube-proxy kubelet kube-scheduler kube-controller-manager; do stop_component "$c"; done
+# 1. Stop what creates pods, then remove every pod (sandbox, task,
+#    container) through containerd while it still runs, so the shims exit.
+stop_components coredns kube-proxy kubelet kube-scheduler kube-controller-manager
+shim_pids=()
 if is_running containerd; then
   tasks=$(ctr_ tasks ls -q 2>/dev/null || true)
+  # Each task's process (pid as containerd records it) is the child of its
+  # pod's shim: note the shims, in case one outlives its containers.
+  while read -r _ pid _; do
+    [[ $pid =~ ^[0-9]+$ && $pid != 0 ]] || continue
+    ppid=$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null || true)
+    [[ -n $ppid ]] && shim_pids+=("$ppid")
+  done < <(ctr_ tasks ls 2>/dev/null | tail -n +2)
   for t in $tasks; do ctr_ tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
   for t in $tasks; do
-    for _ in 1 2 3 4 5 6 7 8 9 10; do ctr_ tasks delete -f "$t" >/dev/null 2>&1 && break; sleep 0.3; done
+    for _ in 1 2 3 4 5 6 7 8 9 10; do ctr_ tasks delete -f "$t" >/dev/null 2>&1 && break; sleep 0.2; done
   done
-  for c in $(ctr_ containers ls -q 2>/dev/null || true); do ctr_ containers delete "$c" >/dev/null 2>&1 || true; done
-  for s in $(ctr_ sandboxes ls -q 2>/dev/null || true); do ctr_ sandboxes rm -f "$s" >/dev/null 2>&1 || true; done
-  [[ -z $tasks ]] || say "containerd: removed $(wc -w <<<"$tasks") pod containers"
+  sandboxes=$(ctr_ sandboxes ls 2>/dev/null | awk 'NR>1 {print $1}' || true)
+  for sb in $sandboxes; do ctr_ sandboxes rm -f "$sb" >/dev/null 2>&1 || true; done
+  containers=$(ctr_ containers ls -q 2>/dev/null || true)
+  for c in $containers; do ctr_ containers delete "$c" >/dev/null 2>&1 || true; done
+  say "containerd: removed $(wc -w <<<"$sandboxes") pod sandboxes, $(wc -w <<<"$containers") containers"
 fi
-stop_component containerd
-# Shims left behind (containerd killed hard, say): their recorded pids.
-if [[ -d $CONTAINERD_STATE ]]; then
-  while IFS= read -r f; do
-    pid=$(cat "$f" 2>/dev/null || true)
-    if [[ $pid =~ ^[0-9]+$ ]] && [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$CONTAINERD_BIN/containerd-shim-runc-v2" ]]; then
-      stop_pid containerd-shim "$pid"
-    fi
-  done < <(find "$CONTAINERD_STATE" -name shim.pid 2>/dev/null)
-fi
-stop_component kube-apiserver
-stop_component etcd
+stop_components containerd
+for pid in $(printf '%s\n' "${shim_pids[@]}" | sort -u); do
+  if [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$CONTAINERD_BIN/containerd-shim-runc-v2" ]]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    say "containerd-shim: stopped pid $pid (its pod's containers are gone)"
+  fi
+done
+stop_components kube-apiserver etcd
 
 # 2. kube-proxy removes its own rules; then the kubelet's and CNI's chains
 #    and ours, in iptables and ip6tables.

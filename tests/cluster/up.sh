@@ -189,7 +189,8 @@ state = "$CONTAINERD_STATE"
 [plugins."io.containerd.grpc.v1.cri"]
   disable_tcp_service = true
 EOC
-cat > "$CNI_STATE/net.d/10-stateful-mysql.conflist" <<EOC
+# Written whole (containerd watches the folder and would read half a file).
+cat > "$CNI_STATE/10-stateful-mysql.conflist.tmp" <<EOC
 {
   "cniVersion": "1.0.0",
   "name": "stateful-mysql",
@@ -211,6 +212,7 @@ cat > "$CNI_STATE/net.d/10-stateful-mysql.conflist" <<EOC
   ]
 }
 EOC
+mv "$CNI_STATE/10-stateful-mysql.conflist.tmp" "$CNI_STATE/net.d/10-stateful-mysql.conflist"
 PATH=$CONTAINERD_BIN:$RUNC_BIN:$PATH start containerd --config "$CONF_DIR/containerd.toml" --log-level warn
 
 ctr_() { "$CONTAINERD_BIN/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
@@ -245,9 +247,10 @@ import_image() {  # recipe name
   if [[ $have == "$digest" ]]; then say "image $ref: already in containerd ($digest)"; return; fi
   t0=$(date +%s)
   say "image $ref: importing $(du -h "$dir/image.tar" | cut -f1) into containerd"
-  ctr_ images import --no-unpack=false --snapshotter overlayfs "$dir/image.tar" >>"$LOG_DIR/image-import.log" 2>&1 \
-    || ctr_ images import "$dir/image.tar" >>"$LOG_DIR/image-import.log" 2>&1 \
-    || fail_component image-import "import of $ref failed"
+  # Unpacked into overlayfs snapshots; the layer blob is then dropped from
+  # the content store (the snapshot is what pods use).
+  ctr_ images import --local --snapshotter overlayfs --discard-unpacked-layers "$dir/image.tar" \
+    >>"$LOG_DIR/image-import.log" 2>&1 || fail_component image-import "import of $ref failed"
   ctr_ images label "$ref" io.cri-containerd.pinned=pinned >/dev/null 2>&1 || true
   say "image $ref: imported in $(( $(date +%s) - t0 ))s (server version $(cat "$dir/version"))"
 }
@@ -322,6 +325,7 @@ hostnameOverride: $NODE_NAME
 bindAddress: 0.0.0.0
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
+nodePortAddresses: [primary]
 conntrack:
   maxPerCore: 0
   min: 0
@@ -387,6 +391,10 @@ coredns_ready() { curl -fsS http://127.0.0.1:18181/ready; }
 wait_for coredns 30 "CoreDNS ready" coredns_ready
 kube_proxy_synced() { curl -fsS http://127.0.0.1:10256/healthz; }
 wait_for kube-proxy 30 "kube-proxy synced" kube_proxy_synced
+# kube-proxy and the kubelet prepend their jumps to FORWARD (once, checking
+# with -C): put ours back in front of them.
+iptables -D FORWARD -j "$EGRESS_CHAIN" 2>/dev/null || true
+iptables -I FORWARD 1 -j "$EGRESS_CHAIN"
 
 # The proof: a pod resolves a cluster name through CoreDNS.
 dns_probe() {

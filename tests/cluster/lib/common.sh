@@ -35,16 +35,19 @@ die() { printf '[%s +%s] ERROR: %s\n' "$(ts)" "$(elapsed)" "$*" >&2; exit 1; }
 # run_locked DESC LOGFILE CMD...: run a heavy step under the shared build
 # lock, its output to LOGFILE, printing progress with elapsed time every 15 s.
 # On failure prints the log's tail and returns non-zero.
-run_locked() {
-  local desc=$1 logf=$2; shift 2
+run_locked() { _run_step flock "$@"; }
+# run_step DESC LOGFILE CMD...: the same for a light step, without the lock.
+run_step() { _run_step nolock "$@"; }
+_run_step() {
+  local lock=$1 desc=$2 logf=$3; shift 3
   mkdir -p "$(dirname "$logf")"
   local start; start=$(date +%s)
-  say "$desc: waiting for $BUILD_LOCK"
+  [[ $lock == flock ]] && say "$desc: waiting for $BUILD_LOCK"
   (
-    flock 9
+    [[ $lock == flock ]] && flock 9
     say "$desc: started (log $logf)"
     "$@"
-  ) 9>"$BUILD_LOCK" >"$logf" 2>&1 &
+  ) 9>>"$BUILD_LOCK" >"$logf" 2>&1 &
   local pid=$! rc=0 next=$(( start + 15 )) state
   while kill -0 "$pid" 2>/dev/null; do
     sleep 1
