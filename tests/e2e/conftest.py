@@ -10,11 +10,13 @@ from kubernetes.client.rest import ApiException
 from kube import KUBECONFIG, PASSWORDS, ROOT, Cluster, api, run_playbook
 
 FLAVORS = [("mysql", "9.7"), ("mariadb", "10.11"), ("mariadb", "11.8")]
+
+
 @pytest.fixture(scope="session")
 def kube_ready():
     if not os.path.exists(KUBECONFIG):
         pytest.fail("no kubeconfig at %s: run `make cluster-up` first" % KUBECONFIG)
-    core, _ = api()
+    core = api()[0]
     nodes = core.list_node().items
     assert nodes and all(
         any(c.type == "Ready" and c.status == "True" for c in n.status.conditions) for n in nodes)
@@ -22,7 +24,7 @@ def kube_ready():
 
 
 def delete_namespace(namespace, timeout=300):
-    core, _ = api()
+    core = api()[0]
     try:
         core.delete_namespace(namespace)
     except ApiException as exc:
@@ -58,7 +60,7 @@ def deployed_cluster(request, kube_ready, tmp_path_factory):
     delete_namespace(namespace)
     args = deploy_args(flavor, version, name, namespace, str(tmp_path_factory.mktemp("vars")))
     started = time.monotonic()
-    _, out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *args)
+    out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *args)
     cluster = Cluster(name, namespace, flavor, version)
     cluster.deploy_args = args
     cluster.first_run = {"seconds": time.monotonic() - started, "recap": recap, "output": out}

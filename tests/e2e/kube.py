@@ -33,7 +33,7 @@ def api():
 
 
 def run_playbook(playbook, *args, check=True):
-    """ansible-playbook from the checkout; returns (returncode, output, recap)."""
+    """ansible-playbook from the checkout; returns (output, recap)."""
     env = dict(os.environ, KUBECONFIG=KUBECONFIG, K8S_AUTH_KUBECONFIG=KUBECONFIG,
                ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), playbook, *args],
@@ -43,7 +43,7 @@ def run_playbook(playbook, *args, check=True):
         assert proc.returncode == 0, out[-6000:]
     m = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
     recap = dict(zip(["ok", "changed", "unreachable", "failed"], map(int, m.groups()))) if m else {}
-    return proc.returncode, out, recap
+    return out, recap
 
 
 class Cluster:
@@ -94,7 +94,7 @@ class Cluster:
         if expect_ok:
             assert rc == 0, "SQL %r on %s (host %s) failed: %s" % (query, pod, host, err)
             return out.strip()
-        return rc, out.strip(), err.strip()
+        return rc, err.strip()
 
     def replica_status(self, pod):
         """SHOW REPLICA/SLAVE STATUS as a dict (vertical output parsed)."""
@@ -104,7 +104,7 @@ class Cluster:
         status = {}
         for line in out.splitlines():
             if ":" in line and not line.startswith("*"):
-                k, _, v = line.partition(":")
+                k, v = line.split(":", 1)
                 status[k.strip()] = v.strip()
         return status
 

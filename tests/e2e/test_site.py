@@ -58,7 +58,7 @@ def test_row_written_to_primary_is_read_on_every_replica_and_read_service(deploy
             assert time.monotonic() < deadline, "%s never received the row" % pod
             time.sleep(0.5)
     answered = set()
-    for _ in range(20):
+    for attempt in range(20):
         out = c.sql(c.pod(2), "SELECT @@hostname, (%s)" % query, host="%s-read" % c.name)
         host, count = out.split("\t")
         assert count == "1", "%s answered through %s-read without the row" % (host, c.name)
@@ -72,21 +72,21 @@ def test_replicas_refuse_writes(deployed_cluster):
     c.sql(c.pod(0), "CREATE DATABASE IF NOT EXISTS e2e; CREATE TABLE IF NOT EXISTS e2e.w (id INT PRIMARY KEY)")
     for pod in replicas(c):
         # As the remote root account, the strongest a client gets.
-        rc, _, err = c.sql(pod, "INSERT INTO e2e.w VALUES (%d)" % int(time.time()),
+        rc, err = c.sql(pod, "INSERT INTO e2e.w VALUES (%d)" % int(time.time()),
                            host="127.0.0.1", expect_ok=False)
         assert rc != 0 and "1290" in err, (pod, rc, err)
 
 
 def test_second_run_changes_nothing(deployed_cluster):
     c = deployed_cluster
-    _, out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args)
+    out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args)
     assert recap["changed"] == 0 and recap["failed"] == 0, out[-4000:]
 
 
 def test_check_mode_changes_nothing(deployed_cluster):
     c = deployed_cluster
     before = c.apps.read_namespaced_stateful_set(c.name, c.namespace).metadata.resource_version
-    _, out, recap = run_playbook(os.path.join(ROOT, "site.yml"), "--check", "--diff",
+    out, recap = run_playbook(os.path.join(ROOT, "site.yml"), "--check", "--diff",
                                  *c.deploy_args, "-e", "mysql_cluster_replicas=4")
     assert recap["failed"] == 0 and recap["changed"] >= 1, out[-4000:]
     assert "replicas" in out
@@ -157,7 +157,7 @@ def test_replica_deleted_mid_copy_copies_again_cleanly(deployed_cluster):
     c.sql(c.pod(0), "CREATE DATABASE IF NOT EXISTS e2e; DROP TABLE IF EXISTS e2e.big; "
                     "CREATE TABLE e2e.big (id INT AUTO_INCREMENT PRIMARY KEY, pad CHAR(250) NOT NULL)")
     c.sql(c.pod(0), "INSERT INTO e2e.big (pad) VALUES (REPEAT('x', 250))")
-    for _ in range(19):
+    for doubling in range(19):
         c.sql(c.pod(0), "INSERT INTO e2e.big (pad) SELECT pad FROM e2e.big")
     rows = c.sql(c.pod(0), "SELECT COUNT(*) FROM e2e.big")
     run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args,
@@ -165,8 +165,8 @@ def test_replica_deleted_mid_copy_copies_again_cleanly(deployed_cluster):
     new = c.pod(3)
     deadline = time.monotonic() + 300
     while True:
-        rc, out, _ = c.exec(new, ["bash", "-c", "cat /var/lib/mysql/.stateful-mysql/events.log"],
-                            container="init") if _init_running(c, new) else (1, "", "")
+        rc, out = c.exec(new, ["bash", "-c", "cat /var/lib/mysql/.stateful-mysql/events.log"],
+                         container="init")[:2] if _init_running(c, new) else (1, "")
         if rc == 0 and "started from" in out:
             break
         assert time.monotonic() < deadline, "%s never started copying" % new
