@@ -73,7 +73,7 @@ def test_replicas_refuse_writes(deployed_cluster):
     for pod in replicas(c):
         # As the remote root account, the strongest a client gets.
         rc, err = c.sql(pod, "INSERT INTO e2e.w VALUES (%d)" % int(time.time()),
-                           host="127.0.0.1", expect_ok=False)
+                        host="127.0.0.1", expect_ok=False)
         assert rc != 0 and "1290" in err, (pod, rc, err)
 
 
@@ -87,7 +87,7 @@ def test_check_mode_changes_nothing(deployed_cluster):
     c = deployed_cluster
     before = c.apps.read_namespaced_stateful_set(c.name, c.namespace).metadata.resource_version
     out, recap = run_playbook(os.path.join(ROOT, "site.yml"), "--check", "--diff",
-                                 *c.deploy_args, "-e", "mysql_cluster_replicas=4")
+                              *c.deploy_args, "-e", "mysql_cluster_replicas=4")
     assert recap["failed"] == 0 and recap["changed"] >= 1, out[-4000:]
     assert "replicas" in out
     after = c.apps.read_namespaced_stateful_set(c.name, c.namespace)
