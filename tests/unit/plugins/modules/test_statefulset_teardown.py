@@ -166,23 +166,24 @@ def test_check_mode_lists_exactly_what_would_go(api, capsys):
 
 def test_teardown_keeps_retained_pvs_unless_asked(api, capsys):
     fake = api(cluster())
-    result = run_module(td, dict(ARGS, confirm=True, wait_sleep=0), capsys)
-    assert result["changed"] is True and "failed" not in result, result
+    result = run_module(td, dict(ARGS, confirm=True, wait_sleep=0, wait_timeout=2), capsys)
+    assert result["changed"] is True and "failed" not in result, result.get("msg")
     assert fake.sts is None
     assert sorted(fake.pvcs) == ["data-mysql-2", "data-mysql-read-0", "decoy", "logs-mysql-0"]
     assert sorted(fake.pvs) == ["pv1", "pvd", "pvl", "pvns", "pvold", "pvx", "pvy"]
     assert ("delete pv", "pv1") not in fake.calls
 
-    # Again, now asking for the Retain ones: the StatefulSet is gone, so name the template.
-    result = run_module(td, dict(ARGS, confirm=True, wait_sleep=0, delete_retained_pvs=True,
-                                 claim_templates=["data"]), capsys)
+    # Again, now asking for the Retain ones: the StatefulSet is gone, so name the template
+    # and the labels (without them data-mysql-2, labelled app=other, would match by name).
+    result = run_module(td, dict(ARGS, confirm=True, wait_sleep=0, wait_timeout=2, delete_retained_pvs=True,
+                                 claim_templates=["data"], selector={"app": "mysql"}), capsys)
     assert result["changed"] is True and result["statefulset"] is None
     assert [v["name"] for v in result["pvs"]] == ["pv1", "pvold"]
     assert sorted(fake.pvs) == ["pvd", "pvl", "pvns", "pvx", "pvy"]
 
     # And once more: nothing left to do.
     result = run_module(td, dict(ARGS, confirm=True, wait_sleep=0, delete_retained_pvs=True,
-                                 claim_templates=["data"]), capsys)
+                                 claim_templates=["data"], selector={"app": "mysql"}), capsys)
     assert result["changed"] is False
 
 
