@@ -25,7 +25,7 @@ description:
     naming each unhealthy server and why.
   - The module only reads; it never changes a server or a Kubernetes object.
 author:
-  - stateful.mysql developers
+  - stateful.mysql developers (@stateful-mysql)
 extends_documentation_fragment:
   - stateful.mysql.k8s_auth
   - stateful.mysql.mysql_login

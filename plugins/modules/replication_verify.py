@@ -24,7 +24,7 @@ description:
     temporary unprivileged user created on the primary for this run and dropped afterwards.
   - Removes the marker at the end unless O(keep_marker=true).
 author:
-  - stateful.mysql developers
+  - stateful.mysql developers (@stateful-mysql)
 extends_documentation_fragment:
   - stateful.mysql.k8s_auth
   - stateful.mysql.mysql_login

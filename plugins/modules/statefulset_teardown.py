@@ -24,7 +24,7 @@ description:
   - Refuses to act without O(confirm=true). Check mode needs no confirmation and lists exactly what
     would go; with C(--diff) the list is shown as a diff.
 author:
-  - stateful.mysql developers
+  - stateful.mysql developers (@stateful-mysql)
 extends_documentation_fragment:
   - stateful.mysql.k8s_auth
 attributes:
