@@ -321,7 +321,7 @@ class Verify(object):
         self.result["propagation"] = [dict(name=t.name, seconds=seen[t.name]) for t in self.replicas
                                       if t.name in seen]
         if pending:
-            _, reports = cluster_status(self.cluster, None)
+            dummy, reports = cluster_status(self.cluster, None)
             status = dict((r["name"], r) for r in reports)
             why = []
             for t in pending:
