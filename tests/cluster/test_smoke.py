@@ -18,7 +18,7 @@ IMAGE = os.environ.get("CLUSTER_SMOKE_IMAGE", "localhost/stateful-mysql/mariadb:
 PORT = 8080
 STS = "smoke"
 # Each pod answers its own hostname to every TCP connection on PORT.
-SERVER = f"exec socat TCP-LISTEN:{PORT},fork,reuseaddr SYSTEM:'echo $HOSTNAME'"
+SERVER = f"exec socat TCP-LISTEN:{PORT},fork,reuseaddr SYSTEM:'cat /etc/hostname'"
 
 
 def wait(what, predicate, timeout=120, step=0.5):
@@ -129,8 +129,8 @@ def test_clusterip_service_reaches_both_pods(core, namespace, statefulset):
     seen = set()
     # From inside a pod (one of the two backends, so hairpin traffic too),
     # by name and by ClusterIP.
-    script = (f"for i in $(seq 40); do socat -T2 - TCP:{STS}-lb.{namespace}.svc.cluster.local:{PORT} </dev/null;"
-              f" socat -T2 - TCP:{svc.spec.cluster_ip}:{PORT} </dev/null; done")
+    script = (f"for i in $(seq 40); do socat -T2 -u TCP:{STS}-lb.{namespace}.svc.cluster.local:{PORT} -;"
+              f" socat -T2 -u TCP:{svc.spec.cluster_ip}:{PORT} -; done")
     deadline = time.time() + 60
     while seen != set(statefulset) and time.time() < deadline:
         out, _, _ = run(core, namespace, statefulset[0], ["bash", "-c", script], timeout=60)

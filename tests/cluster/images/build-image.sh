@@ -50,7 +50,8 @@ build_debian() {
   local version
   version=$(dpkg-query --admindir="$rootfs/var/lib/dpkg" -W -f='${Version}' "$SERVER_PACKAGE")
   echo "server package $SERVER_PACKAGE $version"
-  chroot "$rootfs" /bin/sh -c 'ls /usr/sbin/mysqld /usr/sbin/mariadbd 2>/dev/null | head -1 | xargs -I{} {} --version' || true
+  # shellcheck disable=SC2016  # expanded in the chroot
+  chroot "$rootfs" /bin/sh -c 'for b in /usr/sbin/mariadbd /usr/sbin/mysqld; do if [ -x $b ]; then $b --version; break; fi; done' || true
   # Slim down: docs, man pages, locales, apt caches; the package's own
   # initialised datadir (our scripts initialise theirs).
   rm -rf "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
