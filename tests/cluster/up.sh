@@ -8,6 +8,7 @@ export _T0
 . "$(dirname "$0")/lib/cluster-lib.sh"
 
 [[ $(id -u) -eq 0 ]] || die "the local cluster needs root (network, mounts, cgroups)"
+trap 'say "cluster-up FAILED (exit $?) at up.sh line $LINENO: $BASH_COMMAND"' ERR
 
 # ---------------------------------------------------------------- build --
 "$CLUSTER_DIR/deps.sh"
@@ -27,10 +28,28 @@ say "binaries and images are in $CACHE"
 detect_network
 say "node $NODE_NAME, IP $NODE_IP on $EXT_IF; pods $POD_SUBNET, services $SERVICE_CIDR"
 
-# Fully up already? Then this is a no-op.
+ctr_() { "$CONTAINERD_BIN/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
+import_image() {  # recipe name
+  local dir ref digest have t0
+  dir=$("$CLUSTER_DIR/images/build-image.sh" --path "$1")
+  ref=$(cat "$dir/ref") digest=$(cat "$dir/digest")
+  have=$(ctr_ images ls "name==$ref" 2>/dev/null | awk 'NR>1 {print $3}')
+  if [[ $have == "$digest" ]]; then say "image $ref: already in containerd ($digest)"; return; fi
+  t0=$(date +%s)
+  say "image $ref: importing $(du -h "$dir/image.tar" | cut -f1) into containerd"
+  # Unpacked into overlayfs snapshots; the layer blob is then dropped from
+  # the content store (the snapshot is what pods use).
+  ctr_ images import --local --snapshotter overlayfs --discard-unpacked-layers "$dir/image.tar" \
+    >>"$LOG_DIR/image-import.log" 2>&1 || fail_component image-import "import of $ref failed"
+  ctr_ images label "$ref" io.cri-containerd.pinned=pinned >/dev/null 2>&1 || true
+  say "image $ref: imported in $(( $(date +%s) - t0 ))s (server version $(cat "$dir/version"))"
+}
+
+# Fully up already? Then this is a no-op (but for an image built since).
 all=1
 for c in "${COMPONENTS[@]}"; do is_running "$c" || all=0; done
 if (( all )) && kctl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -qx True; then
+  for img in "${CLUSTER_IMAGES[@]}"; do import_image "$img"; done
   say "cluster already running, node $NODE_NAME Ready"
   echo "KUBECONFIG=$ADMIN_KUBECONFIG"
   exit 0
@@ -215,7 +234,6 @@ EOC
 mv "$CNI_STATE/10-stateful-mysql.conflist.tmp" "$CNI_STATE/net.d/10-stateful-mysql.conflist"
 PATH=$CONTAINERD_BIN:$RUNC_BIN:$PATH start containerd --config "$CONF_DIR/containerd.toml" --log-level warn
 
-ctr_() { "$CONTAINERD_BIN/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 etcd_healthy() { "$ETCD_BIN/etcdctl" --endpoints "http://127.0.0.1:$ETCD_CLIENT_PORT" endpoint health; }
 wait_for etcd 30 "etcd healthy" etcd_healthy
 
@@ -239,21 +257,6 @@ start kube-apiserver \
 
 # containerd meanwhile: import the images it lacks (same name, same digest = skip).
 wait_for containerd 30 "containerd socket" ctr_ version
-import_image() {  # recipe name
-  local dir ref digest have t0
-  dir=$("$CLUSTER_DIR/images/build-image.sh" --path "$1")
-  ref=$(cat "$dir/ref") digest=$(cat "$dir/digest")
-  have=$(ctr_ images ls "name==$ref" 2>/dev/null | awk 'NR>1 {print $3}')
-  if [[ $have == "$digest" ]]; then say "image $ref: already in containerd ($digest)"; return; fi
-  t0=$(date +%s)
-  say "image $ref: importing $(du -h "$dir/image.tar" | cut -f1) into containerd"
-  # Unpacked into overlayfs snapshots; the layer blob is then dropped from
-  # the content store (the snapshot is what pods use).
-  ctr_ images import --local --snapshotter overlayfs --discard-unpacked-layers "$dir/image.tar" \
-    >>"$LOG_DIR/image-import.log" 2>&1 || fail_component image-import "import of $ref failed"
-  ctr_ images label "$ref" io.cri-containerd.pinned=pinned >/dev/null 2>&1 || true
-  say "image $ref: imported in $(( $(date +%s) - t0 ))s (server version $(cat "$dir/version"))"
-}
 for img in "${CLUSTER_IMAGES[@]}"; do import_image "$img"; done
 
 apiserver_ready() { kctl get --raw /readyz; }
