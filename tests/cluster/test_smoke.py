@@ -175,12 +175,16 @@ def test_port_forward_from_python(core, namespace, statefulset):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="reading iptables needs root")
 def test_pod_traffic_cannot_leave_the_machine():
-    """The first FORWARD rule sends pod traffic to our chain, which drops
-    what would leave through the external interface."""
+    """The first mangle FORWARD rule (which runs before any filter rule of
+    kube-proxy's) sends pod traffic to our chain, which drops what would leave
+    through the external interface."""
     import subprocess
-    forward = subprocess.run(["iptables", "-S", "FORWARD"], check=True, capture_output=True,
-                             text=True).stdout.splitlines()
-    assert forward[1] == "-A FORWARD -j SMYSQL-POD-EGRESS", forward[:4]
-    chain = subprocess.run(["iptables", "-S", "SMYSQL-POD-EGRESS"], check=True, capture_output=True,
-                           text=True).stdout
-    assert "-s 10.244.0.0/16 -o " in chain and chain.rstrip().endswith("-j DROP")
+
+    def rules(*args):
+        return subprocess.run(["iptables", "-t", "mangle", "-S", *args], check=True,
+                              capture_output=True, text=True).stdout.splitlines()
+    forward = rules("FORWARD")
+    assert forward[1] == "-A FORWARD -j SMYSQL-POD-EGRESS", forward[:3]
+    chain = rules("SMYSQL-POD-EGRESS")
+    assert len(chain) == 2 and chain[1].startswith("-A SMYSQL-POD-EGRESS -s 10.244.0.0/16 -o ")
+    assert chain[1].endswith(" -j DROP")

@@ -73,10 +73,12 @@ sysctl_set net.bridge.bridge-nf-call-iptables 1
 # Traffic never leaves the machine: forwarded packets from pods that would go
 # out through the external interface are dropped. Pods still reach the node
 # IP (INPUT, not FORWARD), each other (the bridge) and services (DNAT to one
-# of those).
-iptables -N "$EGRESS_CHAIN" 2>/dev/null || iptables -F "$EGRESS_CHAIN"
-iptables -A "$EGRESS_CHAIN" -s "$POD_CIDR" -o "$EXT_IF" -j DROP
-iptables -C FORWARD -j "$EGRESS_CHAIN" 2>/dev/null || iptables -I FORWARD 1 -j "$EGRESS_CHAIN"
+# of those). The mangle table's FORWARD runs before the filter table's, where
+# kube-proxy and the kubelet keep their own jumps first: nothing of theirs
+# can accept such a packet before this rule sees it.
+iptables -t mangle -N "$EGRESS_CHAIN" 2>/dev/null || iptables -t mangle -F "$EGRESS_CHAIN"
+iptables -t mangle -A "$EGRESS_CHAIN" -s "$POD_CIDR" -o "$EXT_IF" -j DROP
+iptables -t mangle -C FORWARD -j "$EGRESS_CHAIN" 2>/dev/null || iptables -t mangle -I FORWARD 1 -j "$EGRESS_CHAIN"
 echo "$EXT_IF" > "$RUN_DIR/ext-if"
 
 # ----------------------------------------------------------------- pki --
@@ -394,10 +396,6 @@ coredns_ready() { curl -fsS http://127.0.0.1:18181/ready; }
 wait_for coredns 30 "CoreDNS ready" coredns_ready
 kube_proxy_synced() { curl -fsS http://127.0.0.1:10256/healthz; }
 wait_for kube-proxy 30 "kube-proxy synced" kube_proxy_synced
-# kube-proxy and the kubelet prepend their jumps to FORWARD (once, checking
-# with -C): put ours back in front of them.
-iptables -D FORWARD -j "$EGRESS_CHAIN" 2>/dev/null || true
-iptables -I FORWARD 1 -j "$EGRESS_CHAIN"
 
 # The proof: a pod resolves a cluster name through CoreDNS.
 dns_probe() {
