@@ -196,25 +196,43 @@ def test_statefulset_teardown(teardown_namespace):
 SOLO_SCRIPT = r"""
 set -eu
 d=/var/lib/mysql/data
-if [ ! -d "$d/mysql" ]; then
-  mariadb-install-db --user=mysql --datadir="$d" --skip-test-db >/dev/null
+mkdir -p "$d" /run/mysqld /run/solo
+chown mysql:mysql "$d" /run/mysqld
+if command -v mariadbd >/dev/null 2>&1; then
+  server=mariadbd
+  [ -d "$d/mysql" ] || mariadb-install-db --user=mysql --datadir="$d" --skip-test-db >/dev/null
+else
+  server=mysqld
+  [ -d "$d/mysql" ] || mysqld --initialize-insecure --user=mysql --datadir="$d" >/dev/null 2>&1
 fi
-pw=$(cat /secret/root-password)
-# The init file holds the password: create it private, on tmpfs-like /run.
+# The init file holds the password: private, outside the volume, made from the Secret.
 umask 077
-mkdir -p /run/solo
-esc=$(printf '%s' "$pw" | sed -e "s/\\\\/\\\\\\\\/g" -e "s/'/\\\\'/g")
+esc=$(sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g" /secret/root-password)
 printf "CREATE USER IF NOT EXISTS 'root'@'%%' IDENTIFIED BY '%s';\nALTER USER 'root'@'%%' IDENTIFIED BY '%s';\nGRANT ALL ON *.* TO 'root'@'%%' WITH GRANT OPTION;\n" "$esc" "$esc" > /run/solo/init.sql
 chown mysql /run/solo/init.sql
-exec mariadbd --user=mysql --datadir="$d" --bind-address=0.0.0.0 --port=3306 --server-id=100 \
-  --log-bin=/var/lib/mysql/data/binlog --skip-name-resolve --init-file=/run/solo/init.sql
+exec "$server" --user=mysql --datadir="$d" --bind-address=0.0.0.0 --port=3306 --server-id=100 \
+  --log-bin=binlog --skip-name-resolve --secure-file-priv=/run/solo --init-file=/run/solo/init.sql
 """
 
+SOLO_IMAGES = {"mariadb": MARIADB_IMAGE, "mysql": "localhost/stateful-mysql/mysql:9.7"}
 
-@pytest.fixture(scope="module")
-def solo_mariadb():
+
+def node_has_image(core, image):
+    for node in core.list_node().items:
+        for img in node.status.images or []:
+            if any(n == image or n.endswith("/" + image) or n == "docker.io/" + image for n in img.names or []):
+                return True
+    return False
+
+
+@pytest.fixture(scope="module", params=sorted(SOLO_IMAGES))
+def solo_mariadb(request):
     core, apps = api()
-    ns, name = "e2e-modules-%s" % uuid.uuid4().hex[:6], "solo"
+    flavor = request.param
+    image = SOLO_IMAGES[flavor]
+    if not node_has_image(core, image):
+        pytest.skip("image %s not imported on the node yet" % image)
+    ns, name = "e2e-modules-%s-%s" % (flavor, uuid.uuid4().hex[:6]), "solo"
     ensure_namespace(core, ns)
     password = PASSWORDS["mysql_cluster_root_password"]
     core.create_namespaced_secret(ns, client.V1Secret(
@@ -235,7 +253,7 @@ def solo_mariadb():
                 spec=client.V1PodSpec(
                     termination_grace_period_seconds=5,
                     containers=[client.V1Container(
-                        name="mysql", image=MARIADB_IMAGE, image_pull_policy="IfNotPresent",
+                        name="mysql", image=image, image_pull_policy="IfNotPresent",
                         command=["bash", "-c", SOLO_SCRIPT],
                         ports=[client.V1ContainerPort(container_port=3306)],
                         readiness_probe=client.V1Probe(
@@ -258,7 +276,7 @@ def solo_mariadb():
             return False
         return bool(pod.status.container_statuses) and pod.status.container_statuses[0].ready
     wait_for(ready, 300, "pod solo-0 Ready")
-    yield {"name": name, "namespace": ns, "password": password}
+    yield {"name": name, "namespace": ns, "password": password, "flavor": flavor}
     run_module("statefulset_teardown", {"name": name, "namespace": ns, "confirm": True,
                                         "delete_namespace": True, "wait_timeout": 180})
 
@@ -270,7 +288,8 @@ def test_status_through_port_forward_with_the_secret(solo_mariadb):
     assert not result.get("failed"), result.get("msg")
     assert result["healthy"] is True
     (server,) = result["servers"]
-    assert server["name"] == "solo-0" and server["role"] == "primary" and server["flavor"] == "mariadb"
+    assert server["name"] == "solo-0" and server["role"] == "primary"
+    assert server["flavor"] == solo_mariadb["flavor"]
     assert server["server_id"] == 100 and server["read_only"] is False
     assert server["binlog"]["file"].startswith("binlog.")
     assert solo_mariadb["password"] not in result["_output"]
