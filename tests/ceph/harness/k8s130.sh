@@ -18,7 +18,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
 LIB=$ROOT/tests/cluster/lib
-# shellcheck source=../../cluster/versions.env
+# shellcheck source=/dev/null
 . "$ROOT/tests/cluster/versions.env"
 K8S_VERSION=${K8S130_VERSION:-v1.30.14}
 CACHE=${STATEFUL_MYSQL_CACHE:-$HOME/.cache/stateful-mysql}
@@ -101,8 +101,9 @@ wait_for() { # name seconds command...
 }
 
 up() {
-    [ -x "$K8S_BIN/kube-apiserver" ] && [ -x "$K8S_BIN/kube-controller-manager" ] && [ -x "$ETCD_BIN/etcd" ] \
-        || build
+    if ! [ -x "$K8S_BIN/kube-apiserver" ] || ! [ -x "$K8S_BIN/kube-controller-manager" ] || ! [ -x "$ETCD_BIN/etcd" ]; then
+        build
+    fi
     command -v rbd >/dev/null || die "rbd not on PATH: apt-get install --no-install-recommends ceph-common"
     local t0=$SECONDS
     if ls "$RUN"/*.pid >/dev/null 2>&1; then down; fi
