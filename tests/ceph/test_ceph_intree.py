@@ -1,14 +1,18 @@
 """The seed's storage path for real: the in-tree kubernetes.io/rbd provisioner
 on the v1.30 control plane provisions and deletes real RBD images for the
-mysql_cluster StatefulSet, as the role's least-privilege client."""
+mysql_cluster StatefulSet, as the role's least-privilege client.
+
+site.yml runs it all: the ceph_rbd role (a ceph_admin host is in the
+inventory), then mysql_cluster with its storage class following
+ceph_rbd_storage_class (not given here), 3 pods in Parallel, not waiting for
+pods (no kubelet on that control plane)."""
 import json
 import os
-import subprocess
 import time
 
 import pytest
 
-from conftest import ROOT, VENV_BIN, ansible_env, k8s_api
+from conftest import ROOT, k8s_api
 from test_ceph_role import recap
 
 POOL = "e2e-intree"
@@ -20,7 +24,7 @@ CEPH_VARS = dict(ceph_rbd_provisioner="in-tree", ceph_rbd_pool=POOL, ceph_rbd_po
                  ceph_rbd_client_name=CLIENT, ceph_rbd_namespace="ceph-e2e-intree",
                  ceph_rbd_secret_name="ceph-e2e-intree", ceph_rbd_storage_class=SC)
 STS_VARS = dict(mysql_cluster_name=STS, mysql_cluster_namespace=NS, mysql_cluster_replicas=3,
-                mysql_cluster_storage_class=SC, mysql_cluster_storage_size="1Gi",
+                mysql_cluster_storage_size="1Gi",
                 mysql_cluster_wait=False, mysql_cluster_pod_management_policy="Parallel")
 
 
@@ -54,7 +58,8 @@ def test_statefulset_claims_are_real_rbd_images(ceph, k8s130, inventory, playboo
     core, apps = apis
     env = {"K8S_AUTH_KUBECONFIG": k8s130, "KUBECONFIG": k8s130}
     t0 = time.monotonic()
-    rc, out = playbook(os.path.join(ROOT, "playbooks", "ceph.yml"), CEPH_VARS, inventory(), env, name="intree-ceph")
+    inv = inventory()
+    rc, out = playbook(os.path.join(ROOT, "playbooks", "ceph.yml"), CEPH_VARS, inv, env, name="intree-ceph")
     assert rc == 0, out[-3000:]
     assert images(ceph) == set()
 
@@ -76,11 +81,12 @@ def test_statefulset_claims_are_real_rbd_images(ceph, k8s130, inventory, playboo
     assert images(ceph) == {survivor_image}
     print("survivor bound in %.1f s to image %s" % (secs, survivor_image))
 
-    rc, out = playbook(os.path.join(ROOT, "tests", "ceph", "playbooks", "statefulset.yml"), STS_VARS, None, env,
-                       name="intree-statefulset")
+    rc, out = playbook(os.path.join(ROOT, "site.yml"), dict(CEPH_VARS, **STS_VARS), inv, env, name="intree-site")
     assert rc == 0, out[-3000:]
+    assert recap(out)["cephhost"] == 0, "site.yml's Ceph play changed what ceph.yml had done"
     sts = apps.read_namespaced_stateful_set(STS, NS)
     assert sts.spec.pod_management_policy == "Parallel" and sts.spec.replicas == 3
+    assert sts.spec.volume_claim_templates[0].spec.storage_class_name == SC, "storage class did not follow"
     template = sts.spec.volume_claim_templates[0].metadata.name
     names = {"%s-%s-%d" % (template, STS, i) for i in range(3)}
 
