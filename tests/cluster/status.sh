@@ -4,16 +4,19 @@
 # shellcheck source=lib/cluster-lib.sh
 . "$(dirname "$0")/lib/cluster-lib.sh"
 
-up=0
+up=0 total=0
 for c in "${COMPONENTS[@]}"; do
   if pid=$(pid_of "$c"); then
-    rss=$(awk '/^VmRSS/ {printf "%d MiB", $2/1024}' "/proc/$pid/status" 2>/dev/null)
+    kib=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    total=$(( total + kib ))
+    rss="$(( kib / 1024 )) MiB"
     printf '%-24s running  pid %-7s %-9s log %s\n' "$c" "$pid" "$rss" "$LOG_DIR/$c.log"
     up=$(( up + 1 ))
   else
     printf '%-24s stopped                    log %s\n' "$c" "$LOG_DIR/$c.log"
   fi
 done
+(( up == 0 )) || echo "resident memory of these processes: $(( total / 1024 )) MiB"
 echo "kubeconfig: $ADMIN_KUBECONFIG"
 echo "versions: kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION, containerd $CONTAINERD_VERSION, runc $RUNC_VERSION, coredns $COREDNS_VERSION"
 if is_running kube-apiserver; then

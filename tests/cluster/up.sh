@@ -378,6 +378,12 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "statefu
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:coredns"}
 ---
+# The controller-manager makes it within seconds; made here, the DNS probe
+# need not wait for it.
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: default, namespace: default}
+---
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
 metadata:
