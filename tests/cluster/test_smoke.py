@@ -118,7 +118,7 @@ def test_headless_service_dns(core, namespace, statefulset):
         fqdn = f"{other}.{STS}.{namespace}.svc.cluster.local"
 
         def resolved(me=me, fqdn=fqdn):
-            out, _, code = run(core, namespace, me, ["getent", "hosts", fqdn])
+            out, _err, code = run(core, namespace, me, ["getent", "hosts", fqdn])
             return code == 0 and out.split()[0]
         assert wait(f"{me} resolving {fqdn}", resolved, timeout=30) == ips[other]
 
@@ -133,7 +133,7 @@ def test_clusterip_service_reaches_both_pods(core, namespace, statefulset):
               f" socat -T2 -u TCP:{svc.spec.cluster_ip}:{PORT} -; done")
     deadline = time.time() + 60
     while seen != set(statefulset) and time.time() < deadline:
-        out, _, _ = run(core, namespace, statefulset[0], ["bash", "-c", script], timeout=60)
+        out, _err, _code = run(core, namespace, statefulset[0], ["bash", "-c", script], timeout=60)
         seen |= set(out.split())
     assert seen == set(statefulset)
 
@@ -144,7 +144,7 @@ def test_pvc_bound_and_data_survives_pod_deletion(core, namespace, statefulset):
         assert pvc.status.phase == "Bound"
         assert pvc.spec.storage_class_name == "standard"
     pod = statefulset[0]
-    _, _, code = run(core, namespace, pod, ["bash", "-c", "echo kept-$HOSTNAME > /data/marker"])
+    _out, _err, code = run(core, namespace, pod, ["bash", "-c", "echo kept-$HOSTNAME > /data/marker"])
     assert code == 0
     old_uid = core.read_namespaced_pod(pod, namespace).metadata.uid
     core.delete_namespaced_pod(pod, namespace)
@@ -153,7 +153,7 @@ def test_pvc_bound_and_data_survives_pod_deletion(core, namespace, statefulset):
         p = pod_ready(core, namespace, pod)
         return p is not None and p.metadata.uid != old_uid
     wait(f"{pod} replaced and Ready", replaced)
-    out, _, code = run(core, namespace, pod, ["cat", "/data/marker"])
+    out, _err, code = run(core, namespace, pod, ["cat", "/data/marker"])
     assert (out.strip(), code) == (f"kept-{pod}", 0)
 
 

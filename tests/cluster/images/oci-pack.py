@@ -1,7 +1,7 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Pack a root filesystem folder as an OCI image layout tarball.
 
-    oci-pack.py ROOTFS OUT.tar --name REF [--label k=v]... [--entrypoint X]...
+    python3 oci-pack.py ROOTFS OUT.tar --name REF [--label k=v]... [--entrypoint X]...
                 [--cmd X]... [--env K=V]...
 
 One uncompressed layer (GNU tar of ROOTFS, numeric owners, /dev /proc /sys
