@@ -332,12 +332,14 @@ def option_file(user, password, extra=None):
     """A ``[client]`` option file body; the password never goes on argv.
 
     Values are double-quoted with backslash escapes, as the mysql and mariadb
-    clients read them, so passwords with ``"``, ``\\``, ``#`` or spaces work.
+    clients read them, so passwords with ``"``, ``'``, ``\\``, ``#`` or spaces
+    work: an unescaped quote would end the quoting and let ``#`` start a comment.
     """
     def quote(value):
         value = str(value)
         value = (value.replace("\\", "\\\\").replace("\n", "\\n")
-                 .replace("\r", "\\r").replace("\t", "\\t").replace("\b", "\\b"))
+                 .replace("\r", "\\r").replace("\t", "\\t").replace("\b", "\\b")
+                 .replace('"', '\\"').replace("'", "\\'"))
         return '"%s"' % value
 
     lines = ["[client]", "user=%s" % quote(user), "password=%s" % quote(password)]

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mariadb import Server, replicate  # noqa: E402
 
 # A password with the characters that break naive scripts.
-ROOT_PASSWORD = 'r00t "quoted" \\back#slash\' x'
+ROOT_PASSWORD = "R'o\"ot`$(id)\\ #;--%&*|<>!~{}[]=+?:,.^@ x y z\\'\"end"
 KEEP = os.environ.get("INTEGRATION_KEEP_LOGS")
 
 

@@ -106,5 +106,5 @@ def test_render_query_masks_secrets():
 
 
 def test_option_file_escapes():
-    body = sql.option_file("root", 'a"b\\c #d\ne', {"host": "mysql-read"})
-    assert body == '[client]\nuser="root"\npassword="a"b\\\\c #d\\ne"\nhost="mysql-read"\n'
+    body = sql.option_file("root", 'a"b\\c #d\ne\'f', {"host": "mysql-read"})
+    assert body == '[client]\nuser="root"\npassword="a\\"b\\\\c #d\\ne\\\'f"\nhost="mysql-read"\n'
