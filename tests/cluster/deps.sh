@@ -5,13 +5,12 @@
 . "$(dirname "$0")/lib/common.sh"
 
 pkgs=(debootstrap containernetworking-plugins libseccomp-dev pkg-config gcc libc6-dev
-      iptables iproute2 openssl conntrack socat ethtool util-linux ca-certificates
-      debian-archive-keyring python3 shellcheck)
+      iptables iproute2 openssl conntrack socat ethtool util-linux ca-certificates curl
+      gpgv debian-archive-keyring python3 shellcheck)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-# debootstrap of trixie/sid needs a keyring that knows their keys.
 if [[ ${#missing[@]} -eq 0 ]]; then exit 0; fi
 say "installing host packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive

@@ -58,7 +58,7 @@ if is_running containerd; then
 fi
 stop_components containerd
 for pid in $(printf '%s\n' "${shim_pids[@]}" | sort -u); do
-  if [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$CONTAINERD_BIN/containerd-shim-runc-v2" ]]; then
+  if [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$(readlink -f "$CONTAINERD_BIN/containerd-shim-runc-v2")" ]]; then
     kill -TERM "$pid" 2>/dev/null || true
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true

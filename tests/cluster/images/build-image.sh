@@ -67,6 +67,7 @@ build_debian() {
 
 build_pause() {
   set -euo pipefail
+  need_go
   local dir=$1 rootfs=$1/rootfs
   rm -rf "$rootfs"; mkdir -p "$rootfs"
   local src=$CACHE/src/pause; mkdir -p "$src"

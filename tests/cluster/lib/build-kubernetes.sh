@@ -28,6 +28,8 @@ if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
 
+need_go
+
 gen_wrapper() {
   set -euo pipefail
   cd "$src"

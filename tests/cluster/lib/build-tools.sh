@@ -30,6 +30,8 @@ for b in "${want[@]}"; do [[ -x $out/$b ]] || done_all=0; done
 if (( done_all )); then say "$name $version: already built in $out"; exit 0; fi
 mkdir -p "$out" "$src"
 
+need_go
+
 upstream_gomod() {  # module@version -> path of its go.mod in the module cache
   go mod download -json "$1" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p'
 }

@@ -46,7 +46,7 @@ pid_of() {  # prints the recorded pid if that process still runs our binary
   pid=$(cat "$f")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  [[ $exe == "$(component_binary "$1")" ]] || return 1
+  [[ $exe == "$(readlink -f "$(component_binary "$1")")" ]] || return 1
   echo "$pid"
 }
 

@@ -67,5 +67,10 @@ _run_step() {
   say "$desc: done in $(( $(date +%s) - start ))s"
 }
 
+# Builds need Go (1.24 or later; these machines have 1.26 at /usr/local/go).
+need_go() {
+  [[ -x $GO ]] || die "Go not found at $GO: install it or set GO=/path/to/go"
+}
+
 # A short hash of files/strings, for cache keys.
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
