@@ -37,6 +37,10 @@ ctr_() { "$CONTAINERD_BIN/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io "
 #    container) through containerd while it still runs, so the shims exit.
 stop_components coredns kube-proxy kubelet kube-scheduler kube-controller-manager
 shim_pids=()
+# The shims' sockets (in containerd's fixed /run/containerd/s), to remove
+# once the shims are gone.
+mapfile -t shim_sockets < <(cat "$CONTAINERD_STATE"/io.containerd.runtime.v2.task/*/*/bootstrap.json 2>/dev/null |
+  grep -o '"address":"unix://[^"]*"' | sed 's|.*unix://||; s|"$||' | sort -u)
 if is_running containerd; then
   tasks=$(ctr_ tasks ls -q 2>/dev/null || true)
   # Each task's process (pid as containerd records it) is the child of its
@@ -65,6 +69,8 @@ for pid in $(printf '%s\n' "${shim_pids[@]}" | sort -u); do
     say "containerd-shim: stopped pid $pid (its pod's containers are gone)"
   fi
 done
+for sock in "${shim_sockets[@]}"; do [[ $sock == /run/containerd/s/* ]] && rm -f "$sock"; done
+rmdir /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd 2>/dev/null || true
 stop_components kube-apiserver etcd
 
 # 2. kube-proxy removes its own rules; then the kubelet's and CNI's chains
@@ -102,6 +108,22 @@ for ns in /run/netns/cni-*; do
 done
 if ip link show "$BRIDGE_NAME" >/dev/null 2>&1; then ip link delete "$BRIDGE_NAME" && say "bridge $BRIDGE_NAME removed"; fi
 rm -f /var/lib/cni/results/stateful-mysql-* 2>/dev/null || true
+rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || true
+
+# What the kubelet writes at fixed paths: the legacy /var/log/containers
+# links to pod logs (the logs themselves are in $LOG_DIR/pods, kept until
+# the next start; pods of older runs logged to /var/log/pods: moved there),
+# and the device-plugin folder.
+mkdir -p "$LOG_DIR/pods"
+for d in /var/log/pods/*_*_*; do if [[ -d $d ]]; then mv "$d" "$LOG_DIR/pods/" 2>/dev/null || true; fi; done
+rmdir /var/log/pods 2>/dev/null || true
+for l in /var/log/containers/*.log; do
+  [[ -L $l ]] || continue
+  case $(readlink "$l") in "$LOG_DIR"/pods/*|/var/log/pods/*) rm -f "$l" ;; esac
+done
+rmdir /var/log/containers 2>/dev/null || true
+rm -rf /var/lib/kubelet/device-plugins
+rmdir /var/lib/kubelet 2>/dev/null || true
 
 # 4. cgroups the kubelet made (empty once every pod is gone).
 for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice /sys/fs/cgroup/unified/kubepods; do

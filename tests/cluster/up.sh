@@ -201,6 +201,7 @@ state = "$CONTAINERD_STATE"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
         BinaryName = "$RUNC_BIN/runc"
+        Root = "$CONTAINERD_STATE/runc"
         SystemdCgroup = false
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = ["$CNI_BIN_DIR"]
@@ -304,6 +305,7 @@ failSwapOn: false
 clusterDNS: [$NODE_IP]
 clusterDomain: $CLUSTER_DOMAIN
 resolvConf: $CONF_DIR/pod-resolv.conf
+podLogsDir: $LOG_DIR/pods
 hairpinMode: hairpin-veth
 serializeImagePulls: false
 imageGCHighThresholdPercent: 100
