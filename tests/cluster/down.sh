@@ -50,14 +50,19 @@ if is_running containerd; then
     ppid=$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null || true)
     [[ -n $ppid ]] && shim_pids+=("$ppid")
   done < <(ctr_ tasks ls 2>/dev/null | tail -n +2)
-  for t in $tasks; do ctr_ tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
+  # One ctr per object, all at once: a pod's teardown is mostly waiting.
+  for t in $tasks; do ctr_ tasks kill -s SIGKILL "$t" >/dev/null 2>&1 & done
+  wait
   for t in $tasks; do
-    for _ in 1 2 3 4 5 6 7 8 9 10; do ctr_ tasks delete -f "$t" >/dev/null 2>&1 && break; sleep 0.2; done
+    ( for _ in 1 2 3 4 5 6 7 8 9 10; do ctr_ tasks delete -f "$t" >/dev/null 2>&1 && break; sleep 0.2; done ) &
   done
+  wait
   sandboxes=$(ctr_ sandboxes ls 2>/dev/null | awk 'NR>1 {print $1}' || true)
-  for sb in $sandboxes; do ctr_ sandboxes rm -f "$sb" >/dev/null 2>&1 || true; done
+  for sb in $sandboxes; do ctr_ sandboxes rm -f "$sb" >/dev/null 2>&1 & done
+  wait
   containers=$(ctr_ containers ls -q 2>/dev/null || true)
-  for c in $containers; do ctr_ containers delete "$c" >/dev/null 2>&1 || true; done
+  for c in $containers; do ctr_ containers delete "$c" >/dev/null 2>&1 & done
+  wait
   say "containerd: removed $(wc -w <<<"$sandboxes") pod sandboxes, $(wc -w <<<"$containers") containers"
 fi
 stop_components containerd

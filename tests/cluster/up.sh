@@ -134,7 +134,7 @@ cp "$PKI_DIR/admin.kubeconfig" "$ADMIN_KUBECONFIG.tmp" && mv "$ADMIN_KUBECONFIG.
 # --------------------------------------------------------------- start --
 port_free() {  # port name: fail early, naming who holds it
   local who
-  who=$(ss -Htlnp "sport = :$1" 2>/dev/null | head -1)
+  who=$(ss -Htulnp "sport = :$1" 2>/dev/null | head -1)
   [[ -z $who ]] || die "port $1 needed by $2 is taken: $who"
 }
 

@@ -61,7 +61,8 @@ detect_network() {
   [[ -n $EXT_IF ]] || die "cannot find an external interface (no default route, no global IPv4 address)"
   NODE_IP=${CLUSTER_NODE_IP:-$(ip -4 -o addr show dev "$EXT_IF" scope global | awk '{split($4,a,"/"); print a[1]; exit}')}
   [[ -n $NODE_IP ]] || die "no IPv4 address on $EXT_IF"
-  NODE_NAME=$(hostname | tr '[:upper:]' '[:lower:]')
+  # A DNS-1123 name: lower case, no underscores or dots.
+  NODE_NAME=$(hostname | tr '[:upper:]_.' '[:lower:]--')
 }
 
 kctl() { "$KUBECTL" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
