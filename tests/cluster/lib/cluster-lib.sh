@@ -62,7 +62,7 @@ detect_network() {
   NODE_IP=${CLUSTER_NODE_IP:-$(ip -4 -o addr show dev "$EXT_IF" scope global | awk '{split($4,a,"/"); print a[1]; exit}')}
   [[ -n $NODE_IP ]] || die "no IPv4 address on $EXT_IF"
   # A DNS-1123 name: lower case, no underscores or dots.
-  NODE_NAME=$(hostname | tr '[:upper:]_.' '[:lower:]--')
+  NODE_NAME=$(hostname | tr '[:upper:]' '[:lower:]' | tr '_.' '--')
 }
 
 kctl() { "$KUBECTL" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
