@@ -238,7 +238,7 @@ main() {
   write_server_config
   write_client_cnf "$NOPASS_CNF" root "" "$TEMP_SOCKET"
   write_client_cnf "$ROOT_CNF" root root-password "$TEMP_SOCKET"
-  mkdir -p "$STATE_DIR"
+  prepare_data_root
   if [ -f "$STATE_DIR/done" ]; then
     log "data present (done-marker found): nothing to copy, not re-pointing"
     return 0

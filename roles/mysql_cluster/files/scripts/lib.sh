@@ -3,7 +3,7 @@
 # Settings come from the role (cluster.env); secrets only from mounted files.
 # The variables below are used by the scripts that source this file.
 # shellcheck disable=SC2034
-set -euo pipefail
+set -Eeuo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # shellcheck source=/dev/null
@@ -30,6 +30,9 @@ case $ORDINAL in '' | *[!0-9]*)
 esac
 SERVER_ID=$((SERVER_ID_BASE + ORDINAL))
 PRIMARY_HOST="$NAME-0.$SERVICE"
+
+# Say which command failed before set -e ends the script.
+trap 'printf "%s %s [%s] ERROR: line %s failed: %s\n" "$(date -u +%FT%TZ)" "$HOST" "${0##*/}" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
 log() { printf '%s %s [%s] %s\n' "$(date -u +%FT%TZ)" "$HOST" "${0##*/}" "$*" >&2; }
 die() {
@@ -99,6 +102,15 @@ sql() {
   local cnf=$1
   shift
   "$CLIENT" --defaults-extra-file="$cnf" --batch --skip-column-names "$@"
+}
+
+# The volume root may come root-only from the provisioner: the server
+# (user mysql) must reach its datadir below it.
+prepare_data_root() {
+  mkdir -p "$DATADIR" "$STATE_DIR"
+  chown mysql:mysql "$DATA_ROOT" "$DATADIR"
+  chmod 0750 "$DATA_ROOT"
+  chmod 0700 "$STATE_DIR"
 }
 
 prepare_run_dir() {
