@@ -35,7 +35,8 @@ ctr_() { "$CONTAINERD_BIN/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io "
 
 # 1. Stop what creates pods, then remove every pod (sandbox, task,
 #    container) through containerd while it still runs, so the shims exit.
-stop_components coredns kube-proxy kubelet kube-scheduler kube-controller-manager
+# (Nothing below needs the API: it goes too, at the same time.)
+stop_components coredns kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver
 shim_pids=()
 # The shims' sockets (in containerd's fixed /run/containerd/s), to remove
 # once the shims are gone.
@@ -76,7 +77,7 @@ for pid in $(printf '%s\n' "${shim_pids[@]}" | sort -u); do
 done
 for sock in "${shim_sockets[@]}"; do [[ $sock == /run/containerd/s/* ]] && rm -f "$sock"; done
 rmdir /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd 2>/dev/null || true
-stop_components kube-apiserver etcd
+stop_components etcd
 
 # 2. kube-proxy removes its own rules; then the kubelet's and CNI's chains
 #    and ours, in iptables and ip6tables.
@@ -112,7 +113,7 @@ for ns in /run/netns/cni-*; do
   rm -f "$ns"
 done
 if ip link show "$BRIDGE_NAME" >/dev/null 2>&1; then ip link delete "$BRIDGE_NAME" && say "bridge $BRIDGE_NAME removed"; fi
-rm -f /var/lib/cni/results/stateful-mysql-* 2>/dev/null || true
+rm -f /var/lib/cni/results/stateful-mysql-* /var/lib/cni/results/cni-loopback-* 2>/dev/null || true
 rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || true
 
 # What the kubelet writes at fixed paths: the legacy /var/log/containers
