@@ -37,12 +37,13 @@ options:
   timeout:
     description:
       - Seconds to wait for the monitors. Passed to the ceph CLI as C(--connect-timeout)
-        (and as the mount/operation timeouts to rbd), and enforced on every command by a subprocess timeout
-        of I(timeout) plus 15 seconds.
+        (and as the mount/operation timeouts to rbd), and enforced on every command by running it under
+        C(timeout) for I(timeout) plus 15 seconds (killed 5 seconds later if it ignores the stop signal).
     type: int
     default: 30
 requirements:
   - The C(ceph) and C(rbd) command-line tools (Debian/Ubuntu package C(ceph-common)) on the target host.
+  - The C(timeout) command (GNU coreutils) on the target host.
 notes:
   - Commands run are returned in C(commands), keys are never shown there.
 """

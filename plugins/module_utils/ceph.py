@@ -5,8 +5,9 @@
 
 Connection options are shared by every Ceph module (doc fragment
 ``stateful.mysql.ceph``).  Every call has a bounded time: ``--connect-timeout``
-for the ceph CLI and a subprocess timeout for every tool.  No key is ever put
-on a command line: keys are read from ``ceph auth get ... -f json`` output.
+for the ceph CLI, and every tool runs under coreutils ``timeout`` (through
+``AnsibleModule.run_command``).  No key is ever put on a command line: keys
+are read from ``ceph auth get ... -f json`` output.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,7 +18,6 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import time
 
 CEPH_COMMON_ARGS = dict(
@@ -28,9 +28,18 @@ CEPH_COMMON_ARGS = dict(
     timeout=dict(type="int", default=30),
 )
 
-# Extra seconds the subprocess gets beyond --connect-timeout to print its
-# answer once connected.
+# Extra seconds the tool gets beyond --connect-timeout to print its answer
+# once connected.
 _GRACE = 15
+# Seconds between timeout's TERM and its KILL of a tool that ignores TERM.
+_KILL_AFTER = 5
+# Exit statuses of coreutils timeout: the time ran out (TERM), the tool
+# ignored TERM and was KILLed after --kill-after (timeout, in the tool's
+# process group, is KILLed too: -9 from run_command, 128 + 9 from a shell),
+# and timeout itself failed / could not run / found no command.
+_RC_TIMED_OUT = 124
+_RC_KILLED = (-9, 128 + 9)
+_RC_TIMEOUT_FAILED = (125, 126, 127)
 
 # Pool names: Ceph accepts almost anything, but names that are awkward on a
 # command line, in a StorageClass or in a cap string are refused here.
@@ -91,7 +100,8 @@ class CephCLI(object):
         self.user = p.get("user") or "client.admin"
         self.timeout = 30 if p.get("timeout") is None else p["timeout"]
         self.commands = []
-        self._runner = runner or subprocess.run
+        # run_command-like: runner(cmd, **kw) -> (rc, stdout, stderr); tests inject one.
+        self._runner = runner
         self._bins = {}
 
     # -- preflight ---------------------------------------------------------
@@ -111,13 +121,13 @@ class CephCLI(object):
             if not os.access(self.keyring, os.R_OK):
                 raise CephError("keyring %s is not readable by this user" % self.keyring, kind="keyring")
 
-    def _bin(self, name):
+    def _bin(self, name, package="ceph-common", why="the Ceph admin host needs the ceph and rbd CLIs"):
         if name not in self._bins:
             path = self.module.get_bin_path(name, required=False)
             if not path:
                 raise CephError(
-                    "the %s command was not found on this host; install ceph-common "
-                    "(the Ceph admin host needs the ceph and rbd CLIs)" % name, kind="missing_cli")
+                    "the %s command was not found on this host; install %s (%s)" % (name, package, why),
+                    kind="missing_cli")
             self._bins[name] = path
         return self._bins[name]
 
@@ -149,22 +159,33 @@ class CephCLI(object):
                 cmd += ["--format", "json"]
         cmd += list(args)
         shown = " ".join(shlex.quote(a) for a in [tool] + list(args))
+        bound = self.timeout + _GRACE
+        # timeout TERMs the tool's process group after `bound` s, and KILLs it
+        # _KILL_AFTER s later if it is still there.
+        cmd = [self._bin("timeout", "coreutils", "every Ceph call runs under a time bound"),
+               "--kill-after=%d" % _KILL_AFTER, str(bound)] + cmd
         self.commands.append(shown)
+        runner = self._runner or self.module.run_command
         started = time.monotonic()
         try:
-            proc = self._runner(
-                cmd, input=stdin, capture_output=True, text=True,
-                timeout=self.timeout + _GRACE, env=self._env())
-        except subprocess.TimeoutExpired:
-            raise CephError(
-                "`%s` did not finish within %d s: the Ceph monitors of cluster '%s' are not reachable "
-                "or not answering (conf %s); check mon_host and that the monitors are up"
-                % (shown, self.timeout + _GRACE, self.cluster, self.conf or "default"),
-                cmd=shown, kind="unreachable")
+            # binary_data: stdin is passed as it is (no newline added);
+            # expand_user_and_vars off: caps and names are not shell words.
+            rc, out, err = runner(
+                cmd, data=stdin, binary_data=True, environ_update=self._env(),
+                expand_user_and_vars=False, handle_exceptions=False)
         except OSError as e:
             raise CephError("could not run %s: %s" % (tool, e), cmd=shown, kind="missing_cli")
         elapsed = time.monotonic() - started
-        rc, out, err = proc.returncode, proc.stdout or "", proc.stderr or ""
+        out, err = out or "", err or ""
+        if rc == _RC_TIMED_OUT or (rc in _RC_KILLED and elapsed >= bound):
+            raise CephError(
+                "`%s` did not finish within %d s: the Ceph monitors of cluster '%s' are not reachable "
+                "or not answering (conf %s); check mon_host and that the monitors are up"
+                % (shown, bound, self.cluster, self.conf or "default"),
+                cmd=shown, rc=rc, stdout=out, stderr=err, kind="unreachable")
+        if rc in _RC_TIMEOUT_FAILED and err.startswith("timeout:"):
+            raise CephError("could not run %s: %s" % (tool, _last_error_line(err)), cmd=shown, rc=rc,
+                            stdout=out, stderr=err, kind="missing_cli")
         if rc != 0:
             kind = self.classify(rc, err, elapsed)
             if kind in ("unreachable", "keyring", "conf", "auth") or check:
@@ -184,10 +205,9 @@ class CephCLI(object):
 
     @staticmethod
     def _env():
-        env = dict(os.environ)
+        """Environment changes for the tools (run_command starts from os.environ)."""
         # The modules parse English messages; keep the tools' locale fixed.
-        env["LC_ALL"] = "C"
-        return env
+        return {"LC_ALL": "C"}
 
     def classify(self, rc, stderr, elapsed=0.0):
         e = stderr or ""

@@ -20,7 +20,7 @@ description:
     command line. The key is secret, so register the result only in a task with C(no_log=true).
   - The capabilities are compared with Ceph's as strings, per service, after trimming spaces.
 author:
-  - stateful.mysql developers
+  - stateful.mysql developers (@stateful-mysql)
 extends_documentation_fragment:
   - stateful.mysql.ceph
 attributes:
@@ -55,6 +55,7 @@ seealso:
   - module: stateful.mysql.ceph_pool
   - name: Ceph user management
     link: https://docs.ceph.com/en/latest/rados/operations/user-management/
+    description: Ceph users (entities), their keys and capabilities.
 """
 
 EXAMPLES = r"""

@@ -20,7 +20,7 @@ description:
   - Deletes a pool with I(state=absent); the monitors must allow it (C(mon_allow_pool_delete)).
   - Reads the pool with C(ceph osd pool ls detail --format json) and changes only what differs.
 author:
-  - stateful.mysql developers
+  - stateful.mysql developers (@stateful-mysql)
 extends_documentation_fragment:
   - stateful.mysql.ceph
 attributes:
@@ -80,6 +80,7 @@ seealso:
   - module: stateful.mysql.ceph_client_key
   - name: Ceph pools
     link: https://docs.ceph.com/en/latest/rados/operations/pools/
+    description: Creating, listing and tuning pools, and their placement groups and replicas.
 """
 
 EXAMPLES = r"""

@@ -120,7 +120,7 @@ def test_statefulset_claims_are_real_rbd_images(ceph, k8s130, inventory, playboo
                                               kubeconfig=k8s130))
     assert not res.get("failed"), res
     assert res["changed"]
-    _, secs = wait("the StatefulSet's images to be removed", lambda: images(ceph) == {survivor_image}, timeout=180)
+    _ok, secs = wait("the StatefulSet's images to be removed", lambda: images(ceph) == {survivor_image}, timeout=180)
     print("teardown: images gone %.1f s after the module returned" % secs)
     left = claims(core)
     assert set(left) == {"survivor"} and left["survivor"].status.phase == "Bound"

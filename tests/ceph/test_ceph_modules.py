@@ -40,7 +40,9 @@ POOL_STEPS = [
 
 
 def test_pool_matrix(ceph, module):
-    observe = lambda: ceph.pool(POOL)  # noqa: E731
+    def observe():
+        return ceph.pool(POOL)
+
     assert observe() is None
     for what, args, changed in POOL_STEPS:
         res = step(ceph, module, "ceph_pool", dict(name=POOL, **args, **ceph.conn()), changed, observe)
@@ -91,7 +93,9 @@ KEY_STEPS = [
 
 
 def test_client_key_matrix(ceph, module):
-    observe = lambda: ceph.entity(CLIENT)  # noqa: E731
+    def observe():
+        return ceph.entity(CLIENT)
+
     assert observe() is None
     first_key = None
     for what, args, changed in KEY_STEPS:

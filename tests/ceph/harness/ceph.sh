@@ -159,7 +159,8 @@ down() {
     local f name pid n
     [ -d "$RUN" ] || { say "not running"; return 0; }
     # Reverse start order: OSDs, mgr, then mon.
-    for f in $(ls "$RUN"/osd.*.pid 2>/dev/null) $(ls "$RUN"/mgr.*.pid 2>/dev/null) $(ls "$RUN"/mon.*.pid 2>/dev/null); do
+    for f in "$RUN"/osd.*.pid "$RUN"/mgr.*.pid "$RUN"/mon.*.pid; do
+        [ -e "$f" ] || continue  # a pattern that matched nothing
         name=$(basename "$f" .pid)
         pid=$(cat "$f")
         if kill -0 "$pid" 2>/dev/null; then

@@ -1,5 +1,4 @@
 """Unit tests of the Ceph CLI runner: command line, timeouts, error classes."""
-import subprocess
 import types
 
 import pytest
@@ -18,26 +17,36 @@ class FakeModule:
 
 
 def runner_returning(rc=0, stdout="", stderr="", seen=None):
+    """A stand-in for AnsibleModule.run_command: records the call, returns (rc, stdout, stderr)."""
     def run(cmd, **kw):
         if seen is not None:
             seen.append((cmd, kw))
-        return types.SimpleNamespace(returncode=rc, stdout=stdout, stderr=stderr)
+        return rc, stdout, stderr
     return run
+
+
+def tool_cmd(cmd):
+    """The tool's own command line, after the coreutils timeout prefix."""
+    assert cmd[:3] == ["/usr/bin/timeout", "--kill-after=%d" % ceph._KILL_AFTER, cmd[2]]
+    return cmd[3:]
 
 
 def test_command_line_has_connection_options_and_no_key():
     seen = []
     cli = ceph.CephCLI(FakeModule(conf="/etc/ceph/c.conf", keyring="/k", user="client.kube", cluster="c2"),
                        runner=runner_returning(stdout="[]", seen=seen))
-    rc, data, _ = cli.ceph("osd", "pool", "ls", "detail")
+    rc, data, _err = cli.ceph("osd", "pool", "ls", "detail")
     assert rc == 0 and data == []
-    cmd, kw = seen[0]
+    full, kw = seen[0]
+    assert full[2] == str(7 + ceph._GRACE)
+    cmd = tool_cmd(full)
     assert cmd[:9] == ["/usr/bin/ceph", "--cluster", "c2", "--id", "kube", "--conf", "/etc/ceph/c.conf",
                        "--keyring", "/k"]
     assert cmd[cmd.index("--connect-timeout") + 1] == "7"
     assert "--format" in cmd and cmd[-4:] == ["osd", "pool", "ls", "detail"]
-    assert kw["timeout"] == 7 + ceph._GRACE
-    assert kw["env"]["LC_ALL"] == "C"
+    assert kw["environ_update"]["LC_ALL"] == "C"
+    assert kw["expand_user_and_vars"] is False and kw["handle_exceptions"] is False
+    assert kw["data"] is None
     assert cli.commands == ["ceph osd pool ls detail"]
 
 
@@ -45,20 +54,61 @@ def test_rbd_gets_mount_and_op_timeouts():
     seen = []
     cli = ceph.CephCLI(FakeModule(), runner=runner_returning(seen=seen))
     cli.rbd("pool", "init", "kube", json_out=False)
-    cmd = seen[0][0]
+    cmd = tool_cmd(seen[0][0])
     assert cmd[0] == "/usr/bin/rbd"
     for opt in ("--client-mount-timeout", "--rados-mon-op-timeout", "--rados-osd-op-timeout"):
         assert cmd[cmd.index(opt) + 1] == "7"
 
 
-def test_subprocess_timeout_is_unreachable():
-    def run(cmd, **kw):
-        raise subprocess.TimeoutExpired(cmd, kw["timeout"])
-    cli = ceph.CephCLI(FakeModule(conf="/x.conf"), runner=run)
+@pytest.mark.parametrize("rc", [124, -9, 137])
+def test_time_bound_is_unreachable(rc, monkeypatch):
+    """coreutils timeout's 124 (TERM), or a KILL after --kill-after (-9, 137 via a shell) once the bound has passed."""
+    clock = iter([100.0, 100.0 + 7 + ceph._GRACE + ceph._KILL_AFTER])
+    # Only the module's own reference to time is replaced, not the time module.
+    monkeypatch.setattr(ceph, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))
+    cli = ceph.CephCLI(FakeModule(conf="/x.conf"), runner=runner_returning(rc=rc))
     with pytest.raises(ceph.CephError) as e:
         cli.ceph("status")
     assert e.value.kind == "unreachable"
     assert "not reachable" in e.value.msg and "22 s" in e.value.msg
+
+
+def test_killed_early_is_not_a_timeout():
+    """A KILL before the bound (e.g. the OOM killer) is an ordinary failure."""
+    cli = ceph.CephCLI(FakeModule(), runner=runner_returning(rc=-9))
+    with pytest.raises(ceph.CephError) as e:
+        cli.ceph("status")
+    assert e.value.kind == "error" and "rc=-9" in e.value.msg
+
+
+def test_timeout_could_not_run_the_tool():
+    err = "timeout: failed to run command '/usr/bin/ceph': Permission denied\n"
+    cli = ceph.CephCLI(FakeModule(), runner=runner_returning(rc=126, stderr=err))
+    with pytest.raises(ceph.CephError) as e:
+        cli.ceph("status")
+    assert e.value.kind == "missing_cli" and "Permission denied" in e.value.msg
+
+
+def test_oserror_is_missing_cli():
+    def run(cmd, **kw):
+        raise OSError(2, "No such file or directory")
+    with pytest.raises(ceph.CephError) as e:
+        ceph.CephCLI(FakeModule(), runner=run).ceph("status")
+    assert e.value.kind == "missing_cli"
+
+
+def test_stdin_is_passed_unchanged():
+    seen = []
+    ceph.CephCLI(FakeModule(), runner=runner_returning(seen=seen)).ceph("status", stdin="abc")
+    assert seen[0][1]["data"] == "abc" and seen[0][1]["binary_data"] is True
+
+
+def test_default_runner_is_run_command():
+    seen = []
+    m = FakeModule()
+    m.run_command = runner_returning(stdout="{}", seen=seen)
+    assert ceph.CephCLI(m).ceph("status")[1] == {}
+    assert len(seen) == 1
 
 
 @pytest.mark.parametrize("rc,stderr,kind", [
@@ -121,6 +171,14 @@ def test_missing_cli():
     with pytest.raises(ceph.CephError) as e:
         ceph.CephCLI(m).ceph("status")
     assert e.value.kind == "missing_cli" and "ceph-common" in e.value.msg
+
+
+def test_missing_timeout_command():
+    m = FakeModule()
+    m.get_bin_path = lambda name, required=False: None if name == "timeout" else "/usr/bin/" + name
+    with pytest.raises(ceph.CephError) as e:
+        ceph.CephCLI(m).ceph("status")
+    assert e.value.kind == "missing_cli" and "coreutils" in e.value.msg
 
 
 @pytest.mark.parametrize("given,entity,uid", [

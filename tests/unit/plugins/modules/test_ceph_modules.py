@@ -6,14 +6,11 @@ the success paths run against a real Ceph in tests/ceph/.
 import contextlib
 import json
 import os
-import subprocess
-import types
 
 import pytest
 import yaml
 
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.stateful.mysql.plugins.module_utils import ceph as ceph_utils
 from ansible_collections.stateful.mysql.plugins.modules import ceph_client_key, ceph_pool
 
 MODULES = {"ceph_pool": ceph_pool, "ceph_client_key": ceph_client_key}
@@ -32,15 +29,16 @@ def run_module(monkeypatch, replies):
     calls = []
     replies = list(replies or [])
 
-    def fake_run(cmd, **kw):
+    def fake_run_command(self, cmd, **kw):
+        assert cmd[0] == "/usr/bin/timeout", cmd
+        cmd = cmd[3:]  # the tool's command line, without the timeout prefix
         calls.append(cmd)
         if not replies:
             raise AssertionError("unexpected ceph call: %s" % cmd)
         r = replies.pop(0)
         if r.get("timeout"):
-            raise subprocess.TimeoutExpired(cmd, kw.get("timeout"))
-        return types.SimpleNamespace(returncode=r.get("rc", 0), stdout=r.get("stdout", ""),
-                                     stderr=r.get("stderr", ""))
+            return 124, "", ""  # coreutils timeout: the time bound ran out
+        return r.get("rc", 0), r.get("stdout", ""), r.get("stderr", "")
 
     def exit_json(self, **kw):
         kw.setdefault("failed", False)
@@ -50,7 +48,7 @@ def run_module(monkeypatch, replies):
         kw.update(failed=True, msg=msg)
         raise Exited(kw)
 
-    monkeypatch.setattr(ceph_utils.subprocess, "run", fake_run)
+    monkeypatch.setattr("ansible.module_utils.basic.AnsibleModule.run_command", fake_run_command)
     monkeypatch.setattr("ansible.module_utils.basic.AnsibleModule.exit_json", exit_json)
     monkeypatch.setattr("ansible.module_utils.basic.AnsibleModule.fail_json", fail_json)
     monkeypatch.setattr("ansible.module_utils.basic.AnsibleModule.get_bin_path",
