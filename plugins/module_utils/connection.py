@@ -143,8 +143,24 @@ def _pymysql_args(user, password, timeout, database=None):
                 autocommit=True, charset="utf8mb4")
 
 
-def connect(target, user, password, timeout=10, core_api=None, queries=None, database=None):
-    """Open a :class:`ServerConnection` to ``target``; raises ConnectError."""
+def connect(target, user, password, timeout=10, core_api=None, queries=None, database=None, attempts=3):
+    """Open a :class:`ServerConnection` to ``target``; raises ConnectError.
+
+    Through a port-forward, a handshake whose tunnel breaks (errors 2003 and
+    2013) is tried again on a new tunnel, up to ``attempts`` times; any other
+    error (a refused login, 1045) is final.
+    """
+    tries = 1 if target.host else max(1, attempts)
+    for attempt in range(tries):
+        try:
+            return _connect(target, user, password, timeout, core_api, queries, database)
+        except ConnectError as e:
+            if attempt + 1 >= tries or not str(e).startswith(("error 2003", "error 2013")):
+                raise
+            time.sleep(1)
+
+
+def _connect(target, user, password, timeout, core_api, queries, database):
     if pymysql is None:
         raise ConnectError("the PyMySQL Python library is required")
     forward = None

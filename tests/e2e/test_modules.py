@@ -196,20 +196,25 @@ def test_statefulset_teardown(teardown_namespace):
 SOLO_SCRIPT = r"""
 set -eu
 d=/var/lib/mysql/data
-mkdir -p /run/mysqld /run/solo
+mkdir -p "$d" /run/mysqld /run/solo
+chown mysql:mysql "$d" /run/mysqld
+chmod 755 /var/lib/mysql
 # A test fixture, not the product: the server runs as root in its own pod.
+console=
 if command -v mariadbd >/dev/null 2>&1; then
   server=mariadbd
   [ -d "$d/mysql" ] || mariadb-install-db --user=root --datadir="$d" --skip-test-db >/dev/null
 else
   server=mysqld
-  [ -d "$d/mysql" ] || mysqld --initialize-insecure --user=root --datadir="$d"
+  console=--console
+  [ -d "$d/mysql" ] || mysqld --initialize-insecure --user=root --datadir="$d" --console
 fi
 # The init file holds the password: private, outside the volume, made from the Secret.
 umask 077
 esc=$(sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g" /secret/root-password)
 printf "CREATE USER IF NOT EXISTS 'root'@'%%' IDENTIFIED BY '%s';\nALTER USER 'root'@'%%' IDENTIFIED BY '%s';\nGRANT ALL ON *.* TO 'root'@'%%' WITH GRANT OPTION;\n" "$esc" "$esc" > /run/solo/init.sql
-exec "$server" --user=root --datadir="$d" --bind-address=0.0.0.0 --port=3306 --server-id=100 \
+chown mysql /run/solo/init.sql  # Debian's mysqld reads it as mysql whatever --user says
+exec "$server" $console --user=root --datadir="$d" --bind-address=0.0.0.0 --port=3306 --server-id=100 \
   --log-bin=binlog --skip-name-resolve --secure-file-priv=/run/solo --init-file=/run/solo/init.sql
 """
 
