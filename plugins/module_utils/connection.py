@@ -185,7 +185,11 @@ def _connect(target, user, password, timeout, core_api, queries, database):
                     detail = forward.error(target.port)
                 except Exception:
                     pass
-                raise ConnectError("%s%s" % (_err_text(e), " (port-forward: %s)" % detail.strip() if detail else ""))
+                text = _err_text(e)
+                if text.startswith("error 1045"):
+                    text += (" (through the port-forward the server sees the client at 127.0.0.1: an account"
+                             " such as '%s'@'127.0.0.1' takes precedence over '%s'@'%%')" % (user, user))
+                raise ConnectError("%s%s" % (text, " (port-forward: %s)" % detail.strip() if detail else ""))
         return ServerConnection(target, conn, forward, queries)
     except ConnectError:
         if forward is not None:
