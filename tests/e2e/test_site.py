@@ -106,6 +106,20 @@ def test_no_password_in_any_process_command_line(deployed_cluster):
                 assert password not in seen, "%s found in %s/%s" % (key, pod.metadata.name, container)
 
 
+def test_no_login_without_password(deployed_cluster):
+    """Neither root nor an anonymous user gets in without a password, over
+    TCP from inside the pod (where a port-forward arrives) or the socket."""
+    c = deployed_cluster
+    for pod in c.pods():
+        name = pod.metadata.name
+        for user in ("root", "", "repl", "donor"):
+            for where in (["--host=127.0.0.1", "--protocol=TCP"], ["--socket=/run/stateful-mysql/mysqld.sock"]):
+                cmd = ["bash", "-c", 'c=$(command -v mariadb || command -v mysql); exec "$c" --no-defaults "$@"',
+                       "sql", "--user=" + user, "--skip-password", "-e", "SELECT 1"] + where
+                rc = c.exec(name, cmd)[0]
+                assert rc != 0, "%s lets user %r in without a password (%s)" % (name, user, where)
+
+
 def count(events, word):
     return sum(1 for line in events.splitlines() if word in line)
 

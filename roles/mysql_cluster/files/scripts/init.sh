@@ -94,7 +94,15 @@ create_users() {
   else
     donor_grant=BACKUP_ADMIN
   fi
+  local cleanup=
+  if [ "$FLAVOR" = mariadb ]; then
+    # mariadb-install-db also makes root@127.0.0.1, root@::1 and
+    # root@<hostname> without a password, and anonymous users: a port-forward
+    # (from 127.0.0.1) would land on them. Only our accounts stay.
+    cleanup="DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', 'root'@'$HOST', ''@'localhost', ''@'$HOST';"
+  fi
   sql "$NOPASS_CNF" <<SQL
+$cleanup
 ALTER USER 'root'@'localhost' IDENTIFIED BY $root;
 CREATE USER 'root'@'$ROOT_HOST' IDENTIFIED BY $root;
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'$ROOT_HOST' WITH GRANT OPTION;
@@ -106,7 +114,9 @@ SQL
   if [ "$FLAVOR" = mariadb ]; then
     # MariaDB lets READ_ONLY ADMIN write on a read-only replica; remote root
     # must be refused there like every other client.
-    echo "REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'$ROOT_HOST';" | sql "$ROOT_CNF"
+    sql "$ROOT_CNF" <<SQL
+REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'$ROOT_HOST';
+SQL
   fi
   event "created users root@$ROOT_HOST, $REPL_USER@% (replication only), $DONOR_USER@$donor_host ($donor_grant)"
 }
