@@ -47,7 +47,7 @@ def run_module(module, args, check=False, diff=False):
                    ANSIBLE_NOCOLOR="1", ANSIBLE_PYTHON_INTERPRETER=os.path.join(BIN, "python"))
         env.pop("KUBECONFIG", None)  # the modules must find it through K8S_AUTH_KUBECONFIG
         proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", book],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
         with open(out) as fh:
             result = json.load(fh)
@@ -117,7 +117,7 @@ def pause_statefulset(name, replicas):
 
 @pytest.fixture
 def teardown_namespace():
-    core, _ = api()
+    core = api()[0]
     ns = "e2e-teardown-%s" % uuid.uuid4().hex[:6]
     ensure_namespace(core, ns)
     yield ns
@@ -212,7 +212,11 @@ fi
 # The init file holds the password: private, outside the volume, made from the Secret.
 umask 077
 esc=$(sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g" /secret/root-password)
-printf "CREATE USER IF NOT EXISTS 'root'@'%%' IDENTIFIED BY '%s';\nALTER USER 'root'@'%%' IDENTIFIED BY '%s';\nGRANT ALL ON *.* TO 'root'@'%%' WITH GRANT OPTION;\n" "$esc" "$esc" > /run/solo/init.sql
+{
+  printf "CREATE USER IF NOT EXISTS 'root'@'%%' IDENTIFIED BY '%s';\n" "$esc"
+  printf "ALTER USER 'root'@'%%' IDENTIFIED BY '%s';\n" "$esc"
+  printf "GRANT ALL ON *.* TO 'root'@'%%' WITH GRANT OPTION;\n"
+} > /run/solo/init.sql
 chown mysql /run/solo/init.sql  # Debian's mysqld reads it as mysql whatever --user says
 exec "$server" $console --user=root --datadir="$d" --bind-address=0.0.0.0 --port=3306 --server-id=100 \
   --log-bin=binlog --skip-name-resolve --secure-file-priv=/run/solo --init-file=/run/solo/init.sql

@@ -90,7 +90,8 @@ def test_option_file_through_stdin_with_the_mariadb_client(healthy):
     script = replication_verify.READ_SCRIPT
     proc = subprocess.run(["sh", "-c", script, "read", "127.0.0.1", str(healthy[1].port),
                            "SELECT @@server_id, CURRENT_USER()"],
-                          input=option_file("root", ROOT_PASSWORD), capture_output=True, text=True, timeout=30)
+                          input=option_file("root", ROOT_PASSWORD), capture_output=True, text=True, timeout=30,
+                          check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "101\troot@%"
     # The temp option file is gone and the password never was an argument.

@@ -46,11 +46,11 @@ def test_version_parsing():
 
 
 def test_mysql_caching_sha2_source_key():
-    stmt, _ = sql.Dialect("8.4.3").change_source("h", 3306, "u", "p")
+    stmt = sql.Dialect("8.4.3").change_source("h", 3306, "u", "p")[0]
     assert "GET_SOURCE_PUBLIC_KEY=1" in stmt
-    stmt, _ = sql.Dialect("8.0.20").change_source("h", 3306, "u", "p")
+    stmt = sql.Dialect("8.0.20").change_source("h", 3306, "u", "p")[0]
     assert "GET_MASTER_PUBLIC_KEY=1" in stmt
-    stmt, _ = sql.Dialect("10.11.6-MariaDB").change_source("h", 3306, "u", "p")
+    stmt = sql.Dialect("10.11.6-MariaDB").change_source("h", 3306, "u", "p")[0]
     assert "PUBLIC_KEY" not in stmt
 
 

@@ -85,7 +85,7 @@ def pvc(name, volume=None, labels=None):
 
 def pv(name, claim, policy="Delete", namespace="db"):
     return NS(metadata=meta(name), spec=NS(claim_ref=NS(namespace=namespace, name=claim),
-                                          persistent_volume_reclaim_policy=policy),
+                                           persistent_volume_reclaim_policy=policy),
               status=NS(phase="Bound"))
 
 
