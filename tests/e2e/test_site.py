@@ -186,11 +186,15 @@ def test_replica_deleted_mid_copy_copies_again_cleanly(deployed_cluster):
         assert time.monotonic() < deadline, "%s never started copying" % new
         time.sleep(0.2)
     assert "done-marker written" not in out
-    c.core.delete_namespaced_pod(new, c.namespace, grace_period_seconds=0)
+    # An ordinary delete: a force delete (grace 0) may start the new pod
+    # while the old one still writes to the same volume.
+    c.core.delete_namespaced_pod(new, c.namespace)
     run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args, "-e", "mysql_cluster_replicas=4")
     c.wait_ready(4, timeout=600)
     events = c.events(new)
-    assert count(events, "unfinished first start found") == 1, events
+    # Redone from scratch (again, should a redo itself be interrupted) until
+    # one copy completes; it is pointed at the primary once.
+    assert count(events, "unfinished first start found") >= 1, events
     assert count(events, "done-marker written") == 1, events
     assert count(events, "CHANGE:") == 1, events
     deadline = time.monotonic() + 120
