@@ -120,6 +120,32 @@ def test_no_login_without_password(deployed_cluster):
                 assert rc != 0, "%s lets user %r in without a password (%s)" % (name, user, where)
 
 
+def test_backup_stream_serves_only_cluster_certificates(deployed_cluster):
+    """A peer without the cluster's client certificate gets no backup."""
+    c = deployed_cluster
+    containers = [s.name for s in c.pods()[0].spec.containers]
+    if c.flavor == "mysql":
+        # CLONE flavors have no stream sidecar and no stream port at all.
+        assert containers == ["mysql"]
+        rc = c.exec(c.pod(1), ["bash", "-c", "exec 3<>/dev/tcp/%s/3307" % primary_host(c)])[0]
+        assert rc != 0
+        return
+    assert containers == ["mysql", "donor"]
+    attempts = {
+        "plain TCP": "timeout 20 socat -u TCP:%s:3307 STDOUT | wc -c",
+        "TLS without a client certificate":
+            "timeout 20 socat -u OPENSSL:%s:3307,verify=0 STDOUT | wc -c",
+    }
+    for what, script in attempts.items():
+        out = c.sh(c.pod(1), script % primary_host(c)).strip()
+        assert out == "0", "%s received %s bytes of backup" % (what, out)
+    # With the certificate it does stream (the same path the init container uses).
+    ok = c.sh(c.pod(1), "timeout 60 socat -u OPENSSL:%s:3307,cert=/etc/stateful-mysql/tls/tls.crt,"
+                        "key=/etc/stateful-mysql/tls/tls.key,cafile=/etc/stateful-mysql/tls/ca.crt,"
+                        "commonname=%s-peer STDOUT | head -c 1048576 | wc -c" % (primary_host(c), c.name))
+    assert int(ok.strip()) > 0
+
+
 def count(events, word):
     return sum(1 for line in events.splitlines() if word in line)
 
