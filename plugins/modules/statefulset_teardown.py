@@ -315,8 +315,8 @@ class Teardown(object):
 
     # -- acting -------------------------------------------------------
     def _wait_gone(self, what, remaining):
-        done, left, dummy = wait_until(lambda: (not remaining(), remaining()), self.p["wait_timeout"],
-                                        sleep=self.p["wait_sleep"])
+        done, left, dummy = wait_until(
+            lambda: (not remaining(), remaining()), self.p["wait_timeout"], sleep=self.p["wait_sleep"])
         if not done:
             self.fail("%s still present after %ss: %s" % (what, self.p["wait_timeout"], ", ".join(left)),
                       **self.result)
