@@ -71,7 +71,7 @@ def test_templates_render_and_validate(tmp_path, case):
         assert "%s=%s" % (key, value) in extra
 
     scripts = objects[("ConfigMap", name + "-scripts")]["data"]
-    assert set(scripts) == {"lib.sh", "init.sh", "server.sh", "probe.sh", "donor.sh", "donor-stream.sh"}
+    assert set(scripts) == {"lib.sh", "backup-info.sh", "init.sh", "server.sh", "probe.sh", "donor.sh", "donor-stream.sh"}
     on_disk = open(os.path.join(ROOT, "roles/mysql_cluster/files/scripts/init.sh")).read()
     assert scripts["init.sh"] == on_disk.rstrip("\n")
 

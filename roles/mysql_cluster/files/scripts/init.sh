@@ -7,6 +7,8 @@
 # interrupted first start is redone from scratch.
 # shellcheck source=lib.sh
 source /etc/stateful-mysql/scripts/lib.sh
+# shellcheck source=backup-info.sh
+source /etc/stateful-mysql/scripts/backup-info.sh
 
 TEMP_SOCKET=$RUN_DIR/init.sock
 TEMP_PORT=33062
@@ -185,18 +187,15 @@ copy_by_stream() {
     "$STREAM_TOOL" -x -C "$DATADIR" ||
     die "receiving the backup stream from $PRIMARY_HOST failed (see above)"
   # Check the copy before preparing it, and say what is missing.
-  [ -s "$DATADIR/xtrabackup_checkpoints" ] || die "incomplete backup: xtrabackup_checkpoints is missing"
-  local info=
-  for f in mariadb_backup_binlog_info xtrabackup_binlog_info; do
-    [ -s "$DATADIR/$f" ] && info=$DATADIR/$f && break
-  done
-  [ -n "$info" ] || die "incomplete backup: no binlog info file (mariadb_backup_binlog_info or xtrabackup_binlog_info)"
+  local info
+  backup_file "$DATADIR" checkpoints >/dev/null ||
+    die "incomplete backup: no mariadb_backup_checkpoints or xtrabackup_checkpoints"
+  info=$(backup_file "$DATADIR" binlog_info) ||
+    die "incomplete backup: no mariadb_backup_binlog_info or xtrabackup_binlog_info"
+  read_binlog_info "$info" || die "cannot parse $info: $(head -c 200 "$info")"
   "$BACKUP_TOOL" --prepare --target-dir="$DATADIR" 2>"$TMPDIR/prepare.log" ||
     die "preparing the backup failed: $(tail -n 5 "$TMPDIR/prepare.log")"
   chown -R mysql:mysql "$DATADIR"
-  read -r BINLOG_FILE BINLOG_POS BINLOG_GTID <"$info" || true
-  [ -n "${BINLOG_FILE:-}" ] || die "cannot parse $info"
-  [ -n "${BINLOG_POS:-}" ] || die "cannot parse $info"
   event "backup received and prepared (binlog $BINLOG_FILE:$BINLOG_POS gtid ${BINLOG_GTID:-none})"
   start_temp_server --skip-networking --skip-slave-start
 }
