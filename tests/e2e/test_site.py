@@ -212,9 +212,9 @@ def test_replica_deleted_mid_copy_copies_again_cleanly(deployed_cluster):
         assert time.monotonic() < deadline, "%s never started copying" % new
         time.sleep(0.2)
     assert "done-marker written" not in out
-    # An ordinary delete: a force delete (grace 0) may start the new pod
-    # while the old one still writes to the same volume.
-    c.core.delete_namespaced_pod(new, c.namespace)
+    # Not a force delete (grace 0), which may start the new pod while the old
+    # one still writes to the volume; a 1 s grace kills the copy at once.
+    c.core.delete_namespaced_pod(new, c.namespace, grace_period_seconds=1)
     run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args, "-e", "mysql_cluster_replicas=4")
     c.wait_ready(4, timeout=600)
     events = c.events(new)

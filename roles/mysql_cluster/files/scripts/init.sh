@@ -10,6 +10,10 @@ source /etc/stateful-mysql/scripts/lib.sh
 # shellcheck source=backup-info.sh
 source /etc/stateful-mysql/scripts/backup-info.sh
 
+# As PID 1, bash would ignore SIGTERM: stop at once instead (no done-marker,
+# so the next start redoes the copy).
+trap 'die "stopped by SIGTERM before finishing"' TERM
+
 TEMP_SOCKET=$RUN_DIR/init.sock
 TEMP_PORT=33062
 TEMP_PID=
