@@ -239,7 +239,7 @@ def solo_mariadb(request):
     flavor = request.param
     image = SOLO_IMAGES[flavor]
     if not node_has_image(core, image):
-        pytest.skip("image %s not imported on the node yet" % image)
+        pytest.fail("image %s is not imported on the node: run `make cluster-up`" % image)
     ns, name = "e2e-modules-%s-%s" % (flavor, uuid.uuid4().hex[:6]), "solo"
     ensure_namespace(core, ns)
     password = PASSWORDS["mysql_cluster_root_password"]
