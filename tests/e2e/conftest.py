@@ -1,13 +1,11 @@
 """One real cluster per flavor, deployed by site.yml on the local Kubernetes
 and shared by the tests of that flavor (pytest groups them by parameter)."""
-import json
 import os
 import time
 
 import pytest
-from kubernetes.client.rest import ApiException
 
-from kube import KUBECONFIG, PASSWORDS, ROOT, Cluster, api, run_playbook
+from kube import KUBECONFIG, ROOT, Cluster, api, delete_namespace, deploy_args, run_playbook
 
 FLAVORS = [("mysql", "9.7"), ("mariadb", "10.11"), ("mariadb", "11.8")]
 
@@ -21,35 +19,6 @@ def kube_ready():
     assert nodes and all(
         any(c.type == "Ready" and c.status == "True" for c in n.status.conditions) for n in nodes)
     return KUBECONFIG
-
-
-def delete_namespace(namespace, timeout=300):
-    core = api()[0]
-    try:
-        core.delete_namespace(namespace)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            core.read_namespace(namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return
-            raise
-        time.sleep(2)
-    raise AssertionError("namespace %s still there after %s s" % (namespace, timeout))
-
-
-def deploy_args(flavor, version, name, namespace, tmp_dir, extra=None):
-    varfile = os.path.join(tmp_dir, "vars-%s.json" % namespace)
-    data = dict(PASSWORDS, mysql_cluster_name=name, mysql_cluster_namespace=namespace)
-    data.update(extra or {})
-    with open(varfile, "w") as fh:
-        json.dump(data, fh)
-    return ["-e", "@tests/e2e/vars/local.yml", "-e", "@tests/e2e/vars/%s-%s.yml" % (flavor, version),
-            "-e", "@" + varfile]
 
 
 @pytest.fixture(scope="session", params=FLAVORS, ids=["%s-%s" % f for f in FLAVORS])

@@ -1,5 +1,6 @@
 """What the end-to-end tests need from the local cluster: run the playbooks,
 and run commands and SQL in the real pods (exec through the API server)."""
+import json
 import os
 import re
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import time
 
 from kubernetes import client, config
+from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -126,3 +128,32 @@ class Cluster:
         raise AssertionError("%s/%s not Ready within %s s: %s" % (
             self.namespace, self.name, timeout,
             [(p.metadata.name, p.status.phase) for p in self.pods()]))
+
+
+def delete_namespace(namespace, timeout=300):
+    core = api()[0]
+    try:
+        core.delete_namespace(namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            core.read_namespace(namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        time.sleep(2)
+    raise AssertionError("namespace %s still there after %s s" % (namespace, timeout))
+
+
+def deploy_args(flavor, version, name, namespace, tmp_dir, extra=None):
+    varfile = os.path.join(tmp_dir, "vars-%s-%s.json" % (namespace, name))
+    data = dict(PASSWORDS, mysql_cluster_name=name, mysql_cluster_namespace=namespace)
+    data.update(extra or {})
+    with open(varfile, "w") as fh:
+        json.dump(data, fh)
+    return ["-e", "@tests/e2e/vars/local.yml", "-e", "@tests/e2e/vars/%s-%s.yml" % (flavor, version),
+            "-e", "@" + varfile]
