@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from kube import KUBECONFIG, ROOT, Cluster, api, delete_namespace, deploy_args, run_playbook
+from kube import KUBECONFIG, PREFIX, ROOT, Cluster, api, delete_namespace, deploy_args, run_playbook
 
 FLAVORS = [("mysql", "9.7"), ("mariadb", "10.11"), ("mariadb", "11.8")]
 
@@ -24,7 +24,7 @@ def kube_ready():
 @pytest.fixture(scope="session", params=FLAVORS, ids=["%s-%s" % f for f in FLAVORS])
 def deployed_cluster(request, kube_ready, tmp_path_factory):
     flavor, version = request.param
-    namespace = "e2e-%s-%s" % (flavor, version.replace(".", ""))
+    namespace = "%s-%s-%s" % (PREFIX, flavor, version.replace(".", ""))
     name = "db"
     delete_namespace(namespace)
     args = deploy_args(flavor, version, name, namespace, str(tmp_path_factory.mktemp("vars")))

@@ -15,6 +15,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CACHE = os.environ.get("STATEFUL_MYSQL_CACHE", os.path.expanduser("~/.cache/stateful-mysql"))
 KUBECONFIG = os.environ.get("KUBECONFIG") or os.path.join(CACHE, "cluster", "admin.kubeconfig")
 BIN = os.path.dirname(sys.executable)
+# Namespaces of the e2e suites start with this, so that two checkouts can run
+# suites on the one local cluster at once (E2E_PREFIX=e2e-mine).
+PREFIX = os.environ.get("E2E_PREFIX", "e2e")
 CLIENT_CNF = "/run/stateful-mysql/client/root.cnf"
 # Shell and SQL metacharacters, 64 characters each: they must work and
 # appear in no process command line.

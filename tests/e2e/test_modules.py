@@ -21,7 +21,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from kube import BIN, KUBECONFIG, PASSWORDS, ROOT, api
+from kube import BIN, KUBECONFIG, PASSWORDS, PREFIX, ROOT, api
 
 PAUSE_IMAGE = "localhost/stateful-mysql/pause:1"
 MARIADB_IMAGE = "localhost/stateful-mysql/mariadb:10.11"
@@ -118,7 +118,7 @@ def pause_statefulset(name, replicas):
 @pytest.fixture
 def teardown_namespace():
     core = api()[0]
-    ns = "e2e-teardown-%s" % uuid.uuid4().hex[:6]
+    ns = "%s-teardown-%s" % (PREFIX, uuid.uuid4().hex[:6])
     ensure_namespace(core, ns)
     yield ns
     delete_namespace(core, ns)
@@ -240,7 +240,7 @@ def solo_mariadb(request):
     image = SOLO_IMAGES[flavor]
     if not node_has_image(core, image):
         pytest.fail("image %s is not imported on the node: run `make cluster-up`" % image)
-    ns, name = "e2e-modules-%s-%s" % (flavor, uuid.uuid4().hex[:6]), "solo"
+    ns, name = "%s-modules-%s-%s" % (PREFIX, flavor, uuid.uuid4().hex[:6]), "solo"
     ensure_namespace(core, ns)
     password = PASSWORDS["mysql_cluster_root_password"]
     core.create_namespaced_secret(ns, client.V1Secret(

@@ -5,9 +5,9 @@ import os
 import time
 import uuid
 
-from kube import ROOT, Cluster, delete_namespace, deploy_args, run_playbook
+from kube import PREFIX, ROOT, Cluster, delete_namespace, deploy_args, run_playbook
 
-NAMESPACE = "e2e-two-clusters"
+NAMESPACE = "%s-two-clusters" % PREFIX
 
 
 def objects_of(cluster):
