@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib/common.sh"
 
 pkgs=(debootstrap containernetworking-plugins libseccomp-dev pkg-config gcc libc6-dev
-      iptables iproute2 openssl conntrack socat ethtool util-linux ca-certificates curl
+      iptables ipset iproute2 openssl conntrack socat ethtool util-linux ca-certificates curl
       gpgv debian-archive-keyring python3 shellcheck)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -36,7 +36,7 @@ ctr_() { "$CONTAINERD_BIN/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io "
 # 1. Stop what creates pods, then remove every pod (sandbox, task,
 #    container) through containerd while it still runs, so the shims exit.
 # (Nothing below needs the API: it goes too, at the same time.)
-stop_components coredns kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver
+stop_components kube-router coredns kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver
 shim_pids=()
 # The shims' sockets (in containerd's fixed /run/containerd/s), to remove
 # once the shims are gone.
@@ -79,11 +79,13 @@ for sock in "${shim_sockets[@]}"; do [[ $sock == /run/containerd/s/* ]] && rm -f
 rmdir /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd 2>/dev/null || true
 stop_components etcd
 
-# 2. kube-proxy removes its own rules; then the kubelet's and CNI's chains
-#    and ours, in iptables and ip6tables.
+# 2. kube-proxy and kube-router remove their own rules; then the kubelet's
+#    and CNI's chains and ours, in iptables and ip6tables.
 if [[ -x $K8S_BIN/kube-proxy ]]; then
   "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
 fi
+# kube-router's chains and ipsets (its pid is gone by now).
+"$CLUSTER_DIR/lib/kube-router.sh" cleanup || say "kube-router: cleanup incomplete (see above)"
 clean_chains() {  # iptables|ip6tables
   local ipt=$1 table chain rule
   for table in filter nat mangle raw; do

@@ -18,7 +18,7 @@ for c in "${COMPONENTS[@]}"; do
 done
 (( up == 0 )) || echo "resident memory of these processes: $(( total / 1024 )) MiB"
 echo "kubeconfig: $ADMIN_KUBECONFIG"
-echo "versions: kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION, containerd $CONTAINERD_VERSION, runc $RUNC_VERSION, coredns $COREDNS_VERSION"
+echo "versions: kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION, containerd $CONTAINERD_VERSION, runc $RUNC_VERSION, coredns $COREDNS_VERSION, kube-router $KUBE_ROUTER_VERSION"
 if is_running kube-apiserver; then
   kctl get nodes -o wide 2>&1 | sed 's/^/  /' || true
 fi

@@ -4,7 +4,9 @@ Each proves one thing the collection relies on: pods run, a StatefulSet's
 pods find each other by DNS through a headless Service, a ClusterIP Service
 balances across pods, a volumeClaimTemplates PVC binds and keeps its data
 when the pod is replaced, exec works, and the API server's port-forward
-gives Python a socket to a pod.
+gives Python a socket to a pod, and NetworkPolicy is enforced (kube-router's
+firewall): a default deny blocks pod-to-pod traffic within seconds, an allow
+rule admits it again, and deleting the policies restores it.
 """
 import os
 import time
@@ -188,3 +190,87 @@ def test_pod_traffic_cannot_leave_the_machine():
     chain = rules("SMYSQL-POD-EGRESS")
     assert len(chain) == 2 and chain[1].startswith("-A SMYSQL-POD-EGRESS -s 10.244.0.0/16 -o ")
     assert chain[1].endswith(" -j DROP")
+
+
+CLIENT = "smoke-client"
+# How soon a policy change must show in the pods' traffic.
+POLICY_SECONDS = 10
+
+
+@pytest.fixture(scope="module")
+def client_pod(core, namespace):
+    """A pod that is no backend of the Services: traffic from it is what the
+    policies below allow or deny."""
+    core.create_namespaced_pod(namespace, client.V1Pod(
+        metadata=client.V1ObjectMeta(name=CLIENT, labels={"role": CLIENT}),
+        spec=client.V1PodSpec(termination_grace_period_seconds=0, automount_service_account_token=False,
+                              containers=[client.V1Container(
+                                  name="client", image=IMAGE, image_pull_policy="IfNotPresent",
+                                  command=["sleep", "infinity"])])))
+    wait(f"pod {CLIENT} Ready", lambda: pod_ready(core, namespace, CLIENT))
+    return CLIENT
+
+
+def answer(core, ns, source, ip):
+    """What the server at ip:PORT answers a connection from pod `source`
+    (its hostname), or '' when the connection is refused or times out."""
+    out, _err, _code = run(core, ns, source, ["bash", "-c", f"socat -T2 -u TCP:{ip}:{PORT},connect-timeout=2 -"],
+                           timeout=20)
+    return out.strip()
+
+
+def test_network_policy_is_enforced(core, namespace, statefulset, client_pod):
+    """From pods only: kube-router admits traffic from the node's own
+    addresses whatever the policy says."""
+    net = client.NetworkingV1Api()
+    ip = {p: core.read_namespaced_pod(p, namespace).status.pod_ip for p in statefulset}
+    service_ip = core.read_namespaced_service(STS + "-lb", namespace).spec.cluster_ip
+    from_client = [ip[statefulset[0]], ip[statefulset[1]], service_ip]
+    peer = (statefulset[1], ip[statefulset[0]])  # a backend to another one's pod IP
+
+    def all_answer(pairs):
+        return all(answer(core, namespace, src, dst) in statefulset for src, dst in pairs)
+
+    def none_answer(pairs):
+        return not any(answer(core, namespace, src, dst) for src, dst in pairs)
+
+    client_pairs = [(client_pod, dst) for dst in from_client]
+    assert all_answer(client_pairs + [peer]), "pods do not reach each other before any policy"
+
+    deny = client.V1NetworkPolicy(
+        metadata=client.V1ObjectMeta(name="deny-all"),
+        spec=client.V1NetworkPolicySpec(pod_selector=client.V1LabelSelector(), policy_types=["Ingress"]))
+    allow = client.V1NetworkPolicy(
+        metadata=client.V1ObjectMeta(name="allow-client"),
+        spec=client.V1NetworkPolicySpec(
+            pod_selector=client.V1LabelSelector(match_labels={"app": STS}), policy_types=["Ingress"],
+            ingress=[client.V1NetworkPolicyIngressRule(
+                _from=[client.V1NetworkPolicyPeer(pod_selector=client.V1LabelSelector(
+                    match_labels={"role": CLIENT}))],
+                ports=[client.V1NetworkPolicyPort(protocol="TCP", port=PORT)])]))
+    try:
+        start = time.monotonic()
+        net.create_namespaced_network_policy(namespace, deny)
+        wait("default deny to block pod IPs and the Service IP", lambda: none_answer(client_pairs + [peer]),
+             timeout=POLICY_SECONDS)
+        blocked_after = time.monotonic() - start
+        assert none_answer(client_pairs + [peer]), "traffic came back under the default deny"
+
+        net.create_namespaced_network_policy(namespace, allow)
+        wait("the allow rule to admit the client", lambda: all_answer(client_pairs), timeout=POLICY_SECONDS)
+        # Only the client: the other backend stays denied.
+        assert none_answer([peer]), f"{peer[0]} got through, but only {CLIENT} is allowed"
+
+        start = time.monotonic()
+        net.delete_namespaced_network_policy("allow-client", namespace)
+        net.delete_namespaced_network_policy("deny-all", namespace)
+        wait("traffic restored once the policies are gone", lambda: all_answer(client_pairs + [peer]),
+             timeout=POLICY_SECONDS)
+        print(f"blocked {blocked_after:.1f}s after the deny, restored {time.monotonic() - start:.1f}s after delete")
+    finally:
+        for name in ("allow-client", "deny-all"):
+            try:
+                net.delete_namespaced_network_policy(name, namespace)
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise

@@ -22,6 +22,7 @@ done
 "$CLUSTER_DIR/lib/build-tools.sh" containerd "$CONTAINERD_VERSION"
 "$CLUSTER_DIR/lib/build-tools.sh" runc "$RUNC_VERSION"
 "$CLUSTER_DIR/lib/build-tools.sh" coredns "$COREDNS_VERSION"
+"$CLUSTER_DIR/lib/build-tools.sh" kube-router "$KUBE_ROUTER_VERSION"
 "$CLUSTER_DIR/images/build-image.sh" "${CLUSTER_IMAGES[@]}"
 say "binaries and images are in $CACHE"
 
@@ -404,6 +405,8 @@ coredns_ready() { curl -fsS http://127.0.0.1:18181/ready; }
 wait_for coredns 30 "CoreDNS ready" coredns_ready
 kube_proxy_synced() { curl -fsS http://127.0.0.1:10256/healthz; }
 wait_for kube-proxy 30 "kube-proxy synced" kube_proxy_synced
+# NetworkPolicy: kube-router's firewall (needs the node object: after Ready).
+"$CLUSTER_DIR/lib/kube-router.sh" start
 
 # The proof: a pod resolves a cluster name through CoreDNS.
 dns_probe() {

@@ -7,13 +7,14 @@
 #   build-tools.sh containerd v2.1.5   -> containerd, containerd-shim-runc-v2, ctr
 #   build-tools.sh runc v1.5.2         -> runc (cgo, seccomp; needs libseccomp-dev)
 #   build-tools.sh coredns v1.13.1     -> coredns
+#   build-tools.sh kube-router v2.1.0  -> kube-router (its firewall runs here)
 #
 # etcd and containerd have `replace`/`exclude` in their go.mod, which
 # `go install pkg@version` refuses, hence a generated wrapper module.
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/common.sh"
 
-[[ $# -eq 2 ]] || die "usage: $0 etcd|containerd|runc|coredns <version>"
+[[ $# -eq 2 ]] || die "usage: $0 etcd|containerd|runc|coredns|kube-router <version>"
 name=$1 version=$2
 out=$BIN_ROOT/$name-$version
 src=$CACHE/src/$name-$version
@@ -23,6 +24,7 @@ case $name in
   containerd) want=(containerd containerd-shim-runc-v2 ctr) ;;
   runc) want=(runc) ;;
   coredns) want=(coredns) ;;
+  kube-router) want=(kube-router) ;;
   *) die "unknown component $name" ;;
 esac
 done_all=1
@@ -119,6 +121,15 @@ build_coredns() {
   time CGO_ENABLED=0 GOBIN=$out GOFLAGS='' go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$version"
 }
 
-run_locked "$name $version: build" "$logd/$name-$version.log" "build_$name"
+# kube-router's go.mod has no replace/exclude: `go install` takes it as it is.
+build_kube_router() {
+  set -euo pipefail
+  local v=github.com/cloudnativelabs/kube-router/v2/pkg/version
+  time CGO_ENABLED=0 GOBIN=$out GOFLAGS='' go install -trimpath \
+    -ldflags "-s -w -X $v.Version=$version -X $v.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$version"
+}
+
+run_locked "$name $version: build" "$logd/$name-$version.log" "build_${name//-/_}"
 for b in "${want[@]}"; do [[ -x $out/$b ]] || die "$name $version: $b missing after build (log $logd/$name-$version.log)"; done
 say "$name $version: built in $out"

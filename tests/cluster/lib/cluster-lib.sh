@@ -9,6 +9,7 @@ ETCD_BIN=$BIN_ROOT/etcd-$ETCD_VERSION
 CONTAINERD_BIN=$BIN_ROOT/containerd-$CONTAINERD_VERSION
 RUNC_BIN=$BIN_ROOT/runc-$RUNC_VERSION
 COREDNS_BIN=$BIN_ROOT/coredns-$COREDNS_VERSION
+KUBE_ROUTER_BIN=$BIN_ROOT/kube-router-$KUBE_ROUTER_VERSION
 K8S_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 KUBECTL=$K8S_BIN/kubectl
 
@@ -29,13 +30,14 @@ HOSTPATH_PV_DIR=/tmp/hostpath_pv   # fixed by the in-tree hostpath provisioner
 EGRESS_CHAIN=SMYSQL-POD-EGRESS
 
 # Components in start order; down stops them in reverse.
-COMPONENTS=(etcd containerd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns)
+COMPONENTS=(etcd containerd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns kube-router)
 
 component_binary() {
   case $1 in
     etcd) echo "$ETCD_BIN/etcd" ;;
     containerd) echo "$CONTAINERD_BIN/containerd" ;;
     coredns) echo "$COREDNS_BIN/coredns" ;;
+    kube-router) echo "$KUBE_ROUTER_BIN/kube-router" ;;
     *) echo "$K8S_BIN/$1" ;;
   esac
 }
