@@ -44,19 +44,20 @@ kr_start() {
     --hostname-override "$NODE_NAME" \
     --health-port 0 --metrics-port 0 --v=1 \
     >>"$KR_LOG" 2>&1 </dev/null &
-  echo $! > "$RUN_DIR/kube-router.pid"
-  say "kube-router: started pid $! (firewall only, iptables $backend, log $KR_LOG)"
+  local pid=$!
+  echo "$pid" > "$RUN_DIR/kube-router.pid"
+  say "kube-router: started pid $pid (firewall only, iptables $backend, log $KR_LOG)"
   # Ready once its first full sync has appended the explicit ACCEPT of
   # policy-compliant traffic to its FORWARD chain.
   local t0; t0=$(date +%s)
   until iptables -S FORWARD 2>/dev/null | grep -q -- '-j KUBE-ROUTER-FORWARD' &&
         iptables -S KUBE-ROUTER-FORWARD 2>/dev/null | grep -q -- '--mark 0x20000/0x20000 -j ACCEPT'; do
-    if ! is_running kube-router; then
-      fail_component kube-router "exited before its first sync"
-    fi
+    # (kill -0: until setsid has exec'd, the pid's exe is not kube-router yet.)
+    kill -0 "$pid" 2>/dev/null || fail_component kube-router "exited before its first sync"
     (( $(date +%s) - t0 < 60 )) || fail_component kube-router "no first sync of its chains within 60s"
     sleep 0.3
   done
+  is_running kube-router || fail_component kube-router "pid $pid is not kube-router"
   say "kube-router: NetworkPolicy enforced after $(( $(date +%s) - t0 ))s"
 }
 
