@@ -104,3 +104,40 @@ def test_tags_select_the_role_steps():
     out = proc.stdout + proc.stderr
     assert "Check the replica count" in out and "Apply the StatefulSet" in out, out
     assert "Wait until every pod is Ready" not in out, out
+
+
+def requirement_names(path):
+    names = set()
+    for line in open(os.path.join(ROOT, path)):
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.split(r"[=<>!~\[; ]", line)[0].lower())
+    return names
+
+
+def test_runtime_requirements_cover_the_plugins_and_leave_out_the_test_tools():
+    """requirements.txt is what the collection needs where Ansible runs it
+    (and what an execution environment installs); the test toolchain is
+    tests/requirements.txt."""
+    runtime = requirement_names("requirements.txt")
+    imported = set()
+    for path in shipped(["plugins/**/*.py"]):
+        imported |= set(re.findall(r"^\s*(?:import|from) (kubernetes|pymysql|jmespath|yaml)\b", open(path).read(), re.M))
+    assert {"kubernetes", "pymysql"} <= imported, imported
+    assert imported <= runtime, imported - runtime
+    # json_query, which users' inventories may use with our output, needs jmespath.
+    assert "jmespath" in runtime
+    tools = requirement_names("tests/requirements.txt")
+    assert {"pytest", "ansible-lint", "yamllint", "molecule"} <= tools
+    assert not tools & runtime and not {"pytest", "ansible-lint", "yamllint", "molecule"} & runtime
+
+
+def test_execution_environment_metadata_points_at_shipped_files():
+    ee = yaml.safe_load(open(os.path.join(ROOT, "meta", "execution-environment.yml")))
+    assert ee["version"] in (1, 3)
+    build_ignore = yaml.safe_load(open(os.path.join(ROOT, "galaxy.yml")))["build_ignore"]
+    for kind, path in ee["dependencies"].items():
+        assert kind in ("python", "system", "galaxy")
+        assert os.path.isfile(os.path.join(ROOT, path)), path
+        assert not any(path.startswith(i) for i in build_ignore), path
+    assert ee["dependencies"]["python"] == "requirements.txt"
