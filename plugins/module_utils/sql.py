@@ -328,21 +328,26 @@ def primary_problems(variables, replica_rows):
     return reasons
 
 
-def option_file(user, password, extra=None):
-    """A ``[client]`` option file body; the password never goes on argv.
+def option_quote(value):
+    """A value for a MySQL/MariaDB option file: the project's one quoting rule
+    (lib.sh's opt_quote writes the same, tests/unit/roles/test_option_quote.py
+    holds them together).
 
-    Values are double-quoted with backslash escapes, as the mysql and mariadb
-    clients read them, so passwords with ``"``, ``'``, ``\\``, ``#`` or spaces
-    work: an unescaped quote would end the quoting and let ``#`` start a comment.
+    Double quotes keep ``#``, ``'`` and spaces; inside them the clients'
+    parser reads ``\\\\`` and ``\\"`` back, so an unescaped quote can never
+    end the value early and let ``#`` start a comment. Line breaks (which the
+    role refuses in passwords, but a module's login password may hold) become
+    the parser's ``\\n`` and ``\\r``; any other character stays as it is.
     """
-    def quote(value):
-        value = str(value)
-        value = (value.replace("\\", "\\\\").replace("\n", "\\n")
-                 .replace("\r", "\\r").replace("\t", "\\t").replace("\b", "\\b")
-                 .replace('"', '\\"').replace("'", "\\'"))
-        return '"%s"' % value
+    value = str(value)
+    value = (value.replace("\\", "\\\\").replace('"', '\\"')
+             .replace("\n", "\\n").replace("\r", "\\r"))
+    return '"%s"' % value
 
-    lines = ["[client]", "user=%s" % quote(user), "password=%s" % quote(password)]
+
+def option_file(user, password, extra=None):
+    """A ``[client]`` option file body; the password never goes on argv."""
+    lines = ["[client]", "user=%s" % option_quote(user), "password=%s" % option_quote(password)]
     for key, value in (extra or {}).items():
-        lines.append("%s=%s" % (key, quote(value)))
+        lines.append("%s=%s" % (key, option_quote(value)))
     return "\n".join(lines) + "\n"

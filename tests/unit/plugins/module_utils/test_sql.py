@@ -107,4 +107,4 @@ def test_render_query_masks_secrets():
 
 def test_option_file_escapes():
     body = sql.option_file("root", 'a"b\\c #d\ne\'f', {"host": "mysql-read"})
-    assert body == '[client]\nuser="root"\npassword="a\\"b\\\\c #d\\ne\\\'f"\nhost="mysql-read"\n'
+    assert body == '[client]\nuser="root"\npassword="a\\"b\\\\c #d\\ne\'f"\nhost="mysql-read"\n'
