@@ -120,48 +120,6 @@ class Dialect(object):
             ]
         return "SELECT " + ", ".join(cols)
 
-    # -- acting on replication (used by tests and drills) -----------------
-    def start_replica(self, thread=None):
-        return self._thread_stmt("START", thread)
-
-    def stop_replica(self, thread=None):
-        return self._thread_stmt("STOP", thread)
-
-    def _thread_stmt(self, verb, thread):
-        word = "REPLICA" if self._replica_words else "SLAVE"
-        stmt = "%s %s" % (verb, word)
-        if thread:
-            if thread not in ("IO_THREAD", "SQL_THREAD"):
-                raise ValueError("thread must be IO_THREAD or SQL_THREAD")
-            stmt += " " + thread
-        return stmt
-
-    def reset_replica_all(self):
-        return "RESET REPLICA ALL" if self._replica_words else "RESET SLAVE ALL"
-
-    def change_source(self, host, port, user, password, delay=None, gtid=True):
-        """Point a replica at its source. Returns ``(sql, args)`` for the driver
-        to escape; the password travels only as a bound argument."""
-        mysql_new = not self.server.is_mariadb and self.server.at_least(8, 0, 23)
-        p = "SOURCE_" if mysql_new else "MASTER_"
-        head = "CHANGE REPLICATION SOURCE TO " if mysql_new else "CHANGE MASTER TO "
-        parts = [p + "HOST=%s", p + "PORT=%s", p + "USER=%s", p + "PASSWORD=%s"]
-        args = [host, int(port), user, password]
-        if gtid:
-            if self.server.is_mariadb:
-                parts.append("MASTER_USE_GTID=slave_pos")
-            else:
-                parts.append(p + "AUTO_POSITION=1")
-        if mysql_new:
-            # caching_sha2_password over a plain connection needs the key.
-            parts.append("GET_SOURCE_PUBLIC_KEY=1")
-        elif not self.server.is_mariadb and self.server.at_least(8, 0, 0):
-            parts.append("GET_MASTER_PUBLIC_KEY=1")
-        if delay is not None:
-            parts.append(p + "DELAY=%s")
-            args.append(int(delay))
-        return head + ", ".join(parts), tuple(args)
-
 
 def render_query(sql, args=None, secret_positions=()):
     """A statement as reported in ``queries``: bound arguments inlined,

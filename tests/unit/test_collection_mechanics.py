@@ -141,3 +141,19 @@ def test_execution_environment_metadata_points_at_shipped_files():
         assert os.path.isfile(os.path.join(ROOT, path)), path
         assert not any(path.startswith(i) for i in build_ignore), path
     assert ee["dependencies"]["python"] == "requirements.txt"
+
+
+def test_plugins_hold_no_sql_only_tests_use():
+    """Every statement builder of module_utils/sql.py is used by the plugins;
+    the ones only tests need live in tests/sql_actions.py."""
+    import ast
+    path = os.path.join(ROOT, "plugins", "module_utils", "sql.py")
+    tree = ast.parse(open(path).read())
+    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "Dialect":
+            names += [n.name for n in node.body if isinstance(n, ast.FunctionDef)]
+    code = "".join(open(p).read() for p in shipped(["plugins/**/*.py"]))
+    unused = [n for n in names if not n.startswith("__")
+              and len(re.findall(r"\b%s\b" % n, code)) == len(re.findall(r"def %s\b" % n, code))]
+    assert not unused, "only tests use %s: move them to tests/sql_actions.py" % unused
