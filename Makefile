@@ -14,7 +14,7 @@ export STATEFUL_MYSQL_CACHE := $(CACHE)
 # The local test cluster's admin kubeconfig (tests/cluster/).
 LOCAL_KUBECONFIG := $(CACHE)/cluster/admin.kubeconfig
 
-.PHONY: help venv lint sanity units units-oldest oldest test deploy e2e
+.PHONY: help venv lint sanity units units-oldest oldest runtime-venv test deploy e2e
 
 help:
 	@echo "make deploy   set up, then run site.yml on the current kubeconfig (or the local test cluster)"
@@ -61,6 +61,20 @@ units-oldest: venv $(OLDEST_VENV)/.stamp
 	$(OLDEST_ENV) $(OLDEST_BIN)/python -m pytest -q -p no:cacheprovider tests/unit
 
 oldest: units-oldest sanity-oldest
+
+# What a user installs: only the runtime requirements (no test toolchain).
+# The e2e suite builds and installs the collection into it and runs
+# stateful.mysql.site from there (tests/e2e/test_site.py).
+RUNTIME_VENV := $(CACHE)/venv-runtime
+
+$(RUNTIME_VENV)/.stamp: requirements.txt
+	rm -rf $(RUNTIME_VENV) && $(PY313) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/pip install -q --upgrade pip
+	$(RUNTIME_VENV)/bin/pip install -q -r requirements.txt
+	touch $@
+
+runtime-venv: $(RUNTIME_VENV)/.stamp
+e2e: runtime-venv
 
 -include tests/cluster/cluster.mk
 -include tests/integration/integration.mk

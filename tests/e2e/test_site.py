@@ -4,12 +4,14 @@ so across restarts without copying or re-pointing twice."""
 import json
 import os
 import re
+import subprocess
 import time
 import uuid
 
+import pytest
 from kubernetes.client.rest import ApiException
 
-from kube import CLIENT_CNF, PREFIX, ROOT, api, deploy_args, run_playbook
+from kube import BIN, CACHE, CLIENT_CNF, KUBECONFIG, PREFIX, ROOT, api, deploy_args, run_playbook
 
 REPLICAS = 3
 
@@ -81,10 +83,43 @@ def test_replicas_refuse_writes(deployed_cluster):
         assert rc != 0 and "1290" in err, (pod, rc, err)
 
 
-def test_second_run_changes_nothing(deployed_cluster):
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory):
+    """The collection as a user gets it: built with ansible-galaxy and
+    installed into a virtualenv holding only requirements.txt (make
+    runtime-venv), away from the checkout and its ansible.cfg."""
+    runtime = os.path.join(CACHE, "venv-runtime", "bin")
+    if not os.path.exists(os.path.join(runtime, "..", ".stamp")):
+        pytest.fail("no runtime virtualenv at %s: run `make runtime-venv`" % runtime)
+    work = tmp_path_factory.mktemp("installed")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1")
+    env.pop("ANSIBLE_CONFIG", None)
+    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(work), ROOT],
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    tarball = next(work.glob("stateful-mysql-*.tar.gz"))
+    collections = work / "collections"
+    subprocess.run([os.path.join(runtime, "ansible-galaxy"), "collection", "install", "--no-deps",
+                    "-p", str(collections), str(tarball)], cwd=str(work), env=env, check=True, capture_output=True)
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(collections), KUBECONFIG=KUBECONFIG, K8S_AUTH_KUBECONFIG=KUBECONFIG)
+    listed = subprocess.run([os.path.join(runtime, "ansible-galaxy"), "collection", "list", "stateful.mysql"],
+                            cwd=str(work), env=env, check=True, capture_output=True, text=True).stdout
+    assert str(collections) in listed and ROOT not in listed, listed
+    return runtime, str(work), env
+
+
+def test_second_run_changes_nothing(deployed_cluster, installed_collection):
+    """Run again, as a user would run it (ansible-playbook stateful.mysql.site
+    from the installed collection, runtime requirements only): changed=0."""
     c = deployed_cluster
-    out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args)
-    assert recap["changed"] == 0 and recap["failed"] == 0, out[-4000:]
+    runtime, work, env = installed_collection
+    args = [a.replace("@tests/", "@%s/tests/" % ROOT) for a in c.deploy_args]
+    proc = subprocess.run([os.path.join(runtime, "ansible-playbook"), "stateful.mysql.site", *args],
+                          cwd=work, env=env, capture_output=True, text=True, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    m = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
+    assert m and m.group(2) == "0" and m.group(4) == "0", out[-4000:]
+    assert "Wait until every replica replicates" in out
 
 
 def resource_versions(c):

@@ -157,3 +157,17 @@ def test_plugins_hold_no_sql_only_tests_use():
     unused = [n for n in names if not n.startswith("__")
               and len(re.findall(r"\b%s\b" % n, code)) == len(re.findall(r"def %s\b" % n, code))]
     assert not unused, "only tests use %s: move them to tests/sql_actions.py" % unused
+
+
+def test_built_collection_holds_the_content_and_no_local_state(tmp_path):
+    import tarfile
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1")
+    env.pop("ANSIBLE_CONFIG", None)
+    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path), ROOT],
+                   cwd=str(tmp_path), env=env, check=True, capture_output=True)
+    names = tarfile.open(next(tmp_path.glob("stateful-mysql-*.tar.gz"))).getnames()
+    for needed in ("meta/runtime.yml", "meta/execution-environment.yml", "requirements.txt", "playbooks/site.yml",
+                   "roles/mysql_cluster/tasks/preflight.yml", "plugins/module_utils/sql.py"):
+        assert needed in names, needed
+    local = [n for n in names if re.search(r"(^|/)(\.ansible|\.venv|\.collections|__pycache__|\.pytest_cache)(/|$)", n)]
+    assert not local, local[:10]
