@@ -198,7 +198,7 @@ def test_changes_the_volumes_or_the_api_cannot_take_are_refused(deployed_cluster
     rows = [r for r in REFUSALS if key in r[1]]
     assert len(rows) >= 3
     before = resource_versions(c)
-    for row_id, _, extra, words in rows:
+    for row_id, _flavors, extra, words in rows:
         extra = extra(c) if callable(extra) else extra
         out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args, "-e", json.dumps(extra), check=False)
         assert recap.get("failed") == 1, "%s was not refused:\n%s" % (row_id, out[-3000:])
@@ -412,7 +412,7 @@ def test_no_password_in_any_process_ever(deployed_cluster):
         time.sleep(1)
     leaks = [leak for leak in w.leaks if not leak.startswith("canary ")]
     assert not leaks, leaks
-    containers = {container for _, container in w.samples}
+    containers = {key[1] for key in w.samples}
     expected = {"init", "mysql"} | ({"donor"} if c.flavor == "mariadb" else set())
     assert expected <= containers, w.samples
     assert {"mysqld", "mariadbd"} & w.commands, sorted(w.commands)
