@@ -223,6 +223,8 @@ class SecretWatcher:
                 resp.update(timeout=1)
                 if resp.peek_stdout():
                     out.append(resp.read_stdout())
+            if resp.peek_stdout():
+                out.append(resp.read_stdout())
             resp.close()
             text = "".join(out)
             with self._lock:
