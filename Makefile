@@ -41,7 +41,7 @@ lint: venv
 	$(BIN)/ansible-lint --profile production
 
 units: venv
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -n 2 tests/unit
 
 # The oldest ansible-core meta/runtime.yml claims (requires_ansible), in a
 # virtualenv of its own outside the tree; the collections the roles use come
@@ -58,7 +58,7 @@ $(OLDEST_VENV)/.stamp: tests/requirements-oldest.txt
 
 units-oldest: venv $(OLDEST_VENV)/.stamp
 	grep -q "requires_ansible: \">=$$($(OLDEST_BIN)/python -c 'import ansible.release as r; print(".".join(r.__version__.split(".")[:2]))').0\"" meta/runtime.yml
-	$(OLDEST_ENV) $(OLDEST_BIN)/python -m pytest -q -p no:cacheprovider tests/unit
+	$(OLDEST_ENV) $(OLDEST_BIN)/python -m pytest -q -p no:cacheprovider -n 2 tests/unit
 
 oldest: units-oldest sanity-oldest
 
