@@ -406,7 +406,8 @@ def test_no_password_in_any_process_ever(deployed_cluster):
     w = c.watcher
     canary = "canary-" + uuid.uuid4().hex
     w.watch_for("canary", canary)
-    c.exec(c.pod(1), ["bash", "-c", "sleep 4", "canary", canary])
+    # "; :" keeps bash (and its argv) alive instead of exec-ing sleep.
+    c.exec(c.pod(1), ["bash", "-c", "sleep 6; :", "canary", canary])
     deadline = time.monotonic() + 60
     while not any(leak.startswith("canary ") for leak in w.leaks):
         assert time.monotonic() < deadline, "the watcher never saw the canary: %s" % w.samples
