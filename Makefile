@@ -14,19 +14,20 @@ export STATEFUL_MYSQL_CACHE := $(CACHE)
 # The local test cluster's admin kubeconfig (tests/cluster/).
 LOCAL_KUBECONFIG := $(CACHE)/cluster/admin.kubeconfig
 
-.PHONY: help venv lint sanity units test deploy e2e
+.PHONY: help venv lint sanity units units-oldest oldest runtime-venv test deploy e2e
 
 help:
 	@echo "make deploy   set up, then run site.yml on the current kubeconfig (or the local test cluster)"
 	@echo "make test     set up, then run every check and test suite"
 	@echo "make lint | sanity | units | integration | e2e | cluster-up | cluster-down | cluster-status"
 
-# The virtualenv is rebuilt when requirements.txt changes.
-$(VENV)/.stamp: requirements.txt
+# The virtualenv is rebuilt when the requirements change: the runtime
+# (requirements.txt) and the test toolchain (tests/requirements.txt).
+$(VENV)/.stamp: requirements.txt tests/requirements.txt
 	test -x $(PY313) || { echo "Python 3.13 not found at $(PY313) (set PY313=...)"; exit 1; }
 	test -d $(VENV) || $(PY313) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -r requirements.txt -r tests/requirements.txt
 	touch $@
 
 $(COLL):
@@ -40,7 +41,40 @@ lint: venv
 	$(BIN)/ansible-lint --profile production
 
 units: venv
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -n 2 tests/unit
+
+# The oldest ansible-core meta/runtime.yml claims (requires_ansible), in a
+# virtualenv of its own outside the tree; the collections the roles use come
+# from the main one. `make test` runs its unit tests and sanity.
+OLDEST_VENV := $(CACHE)/venv-ansible-core-oldest
+OLDEST_BIN  := $(OLDEST_VENV)/bin
+OLDEST_ENV  := ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.collections:$(VENV)/lib/python3.13/site-packages
+
+$(OLDEST_VENV)/.stamp: tests/requirements-oldest.txt
+	test -d $(OLDEST_VENV) || $(PY313) -m venv $(OLDEST_VENV)
+	$(OLDEST_BIN)/pip install -q --upgrade pip
+	$(OLDEST_BIN)/pip install -q -r tests/requirements-oldest.txt
+	touch $@
+
+units-oldest: venv $(OLDEST_VENV)/.stamp
+	grep -q "requires_ansible: \">=$$($(OLDEST_BIN)/python -c 'import ansible.release as r; print(".".join(r.__version__.split(".")[:2]))').0\"" meta/runtime.yml
+	$(OLDEST_ENV) $(OLDEST_BIN)/python -m pytest -q -p no:cacheprovider -n 2 tests/unit
+
+oldest: units-oldest sanity-oldest
+
+# What a user installs: only the runtime requirements (no test toolchain).
+# The e2e suite builds and installs the collection into it and runs
+# stateful.mysql.site from there (tests/e2e/test_site.py).
+RUNTIME_VENV := $(CACHE)/venv-runtime
+
+$(RUNTIME_VENV)/.stamp: requirements.txt
+	rm -rf $(RUNTIME_VENV) && $(PY313) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/pip install -q --upgrade pip
+	$(RUNTIME_VENV)/bin/pip install -q -r requirements.txt
+	touch $@
+
+runtime-venv: $(RUNTIME_VENV)/.stamp
+e2e: runtime-venv
 
 -include tests/cluster/cluster.mk
 -include tests/integration/integration.mk
@@ -59,5 +93,7 @@ deploy: venv
 	  KUBECONFIG=$(LOCAL_KUBECONFIG) $(BIN)/ansible-playbook site.yml -e @tests/e2e/vars/local.yml $(ARGS); \
 	fi
 
-test: lint sanity units integration cluster-up e2e
+# A cluster-backed test fails, never skips, when make test runs it.
+test: export STATEFUL_MYSQL_REQUIRE_CLUSTER := 1
+test: lint sanity units oldest integration cluster-up e2e
 	@echo "all checks and suites passed"

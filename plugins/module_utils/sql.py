@@ -120,48 +120,6 @@ class Dialect(object):
             ]
         return "SELECT " + ", ".join(cols)
 
-    # -- acting on replication (used by tests and drills) -----------------
-    def start_replica(self, thread=None):
-        return self._thread_stmt("START", thread)
-
-    def stop_replica(self, thread=None):
-        return self._thread_stmt("STOP", thread)
-
-    def _thread_stmt(self, verb, thread):
-        word = "REPLICA" if self._replica_words else "SLAVE"
-        stmt = "%s %s" % (verb, word)
-        if thread:
-            if thread not in ("IO_THREAD", "SQL_THREAD"):
-                raise ValueError("thread must be IO_THREAD or SQL_THREAD")
-            stmt += " " + thread
-        return stmt
-
-    def reset_replica_all(self):
-        return "RESET REPLICA ALL" if self._replica_words else "RESET SLAVE ALL"
-
-    def change_source(self, host, port, user, password, delay=None, gtid=True):
-        """Point a replica at its source. Returns ``(sql, args)`` for the driver
-        to escape; the password travels only as a bound argument."""
-        mysql_new = not self.server.is_mariadb and self.server.at_least(8, 0, 23)
-        p = "SOURCE_" if mysql_new else "MASTER_"
-        head = "CHANGE REPLICATION SOURCE TO " if mysql_new else "CHANGE MASTER TO "
-        parts = [p + "HOST=%s", p + "PORT=%s", p + "USER=%s", p + "PASSWORD=%s"]
-        args = [host, int(port), user, password]
-        if gtid:
-            if self.server.is_mariadb:
-                parts.append("MASTER_USE_GTID=slave_pos")
-            else:
-                parts.append(p + "AUTO_POSITION=1")
-        if mysql_new:
-            # caching_sha2_password over a plain connection needs the key.
-            parts.append("GET_SOURCE_PUBLIC_KEY=1")
-        elif not self.server.is_mariadb and self.server.at_least(8, 0, 0):
-            parts.append("GET_MASTER_PUBLIC_KEY=1")
-        if delay is not None:
-            parts.append(p + "DELAY=%s")
-            args.append(int(delay))
-        return head + ", ".join(parts), tuple(args)
-
 
 def render_query(sql, args=None, secret_positions=()):
     """A statement as reported in ``queries``: bound arguments inlined,
@@ -328,21 +286,26 @@ def primary_problems(variables, replica_rows):
     return reasons
 
 
-def option_file(user, password, extra=None):
-    """A ``[client]`` option file body; the password never goes on argv.
+def option_quote(value):
+    """A value for a MySQL/MariaDB option file: the project's one quoting rule
+    (lib.sh's opt_quote writes the same, tests/unit/roles/test_option_quote.py
+    holds them together).
 
-    Values are double-quoted with backslash escapes, as the mysql and mariadb
-    clients read them, so passwords with ``"``, ``'``, ``\\``, ``#`` or spaces
-    work: an unescaped quote would end the quoting and let ``#`` start a comment.
+    Double quotes keep ``#``, ``'`` and spaces; inside them the clients'
+    parser reads ``\\\\`` and ``\\"`` back, so an unescaped quote can never
+    end the value early and let ``#`` start a comment. Line breaks (which the
+    role refuses in passwords, but a module's login password may hold) become
+    the parser's ``\\n`` and ``\\r``; any other character stays as it is.
     """
-    def quote(value):
-        value = str(value)
-        value = (value.replace("\\", "\\\\").replace("\n", "\\n")
-                 .replace("\r", "\\r").replace("\t", "\\t").replace("\b", "\\b")
-                 .replace('"', '\\"').replace("'", "\\'"))
-        return '"%s"' % value
+    value = str(value)
+    value = (value.replace("\\", "\\\\").replace('"', '\\"')
+             .replace("\n", "\\n").replace("\r", "\\r"))
+    return '"%s"' % value
 
-    lines = ["[client]", "user=%s" % quote(user), "password=%s" % quote(password)]
+
+def option_file(user, password, extra=None):
+    """A ``[client]`` option file body; the password never goes on argv."""
+    lines = ["[client]", "user=%s" % option_quote(user), "password=%s" % option_quote(password)]
     for key, value in (extra or {}).items():
-        lines.append("%s=%s" % (key, quote(value)))
+        lines.append("%s=%s" % (key, option_quote(value)))
     return "\n".join(lines) + "\n"

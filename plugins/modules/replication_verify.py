@@ -40,6 +40,9 @@ attributes:
     description:
       - Reports a change only when it created the schema or the table. Each run writes (and then deletes)
         a marker row and creates and drops the probe user, which leaves events in the binary logs.
+      - Those writes are not reported as changes on purpose, because the run removes them again and leaves
+        the servers as it found them; reporting them would make every C(verify.yml) run say changed and
+        hide a real change (the schema or table created) among routine ones.
 options:
   schema:
     description:

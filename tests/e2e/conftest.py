@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from kube import KUBECONFIG, PREFIX, ROOT, Cluster, api, delete_namespace, deploy_args, run_playbook
+from kube import KUBECONFIG, PASSWORDS, PREFIX, ROOT, Cluster, SecretWatcher, api, delete_namespace, deploy_args, run_playbook
 
 FLAVORS = [("mysql", "9.7"), ("mariadb", "10.11"), ("mariadb", "11.8")]
 
@@ -28,11 +28,15 @@ def deployed_cluster(request, kube_ready, tmp_path_factory):
     name = "db"
     delete_namespace(namespace)
     args = deploy_args(flavor, version, name, namespace, str(tmp_path_factory.mktemp("vars")))
+    # Watches every process from the first pod on, for the cluster's life.
+    watcher = SecretWatcher(namespace, PASSWORDS).start()
     started = time.monotonic()
     out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *args)
     cluster = Cluster(name, namespace, flavor, version)
+    cluster.watcher = watcher
     cluster.deploy_args = args
     cluster.first_run = {"seconds": time.monotonic() - started, "recap": recap, "output": out}
     yield cluster
+    watcher.stop()
     if os.environ.get("E2E_KEEP") != "1":
         delete_namespace(namespace)

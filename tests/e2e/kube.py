@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 from kubernetes import client, config
@@ -160,3 +161,93 @@ def deploy_args(flavor, version, name, namespace, tmp_dir, extra=None):
         json.dump(data, fh)
     return ["-e", "@tests/e2e/vars/local.yml", "-e", "@tests/e2e/vars/%s-%s.yml" % (flavor, version),
             "-e", "@" + varfile]
+
+
+class SecretWatcher:
+    """Watches every process of every container in a namespace for the test
+    passwords, from before the deploy until stopped: a thread keeps one exec
+    per running container (init containers included), each sampling
+    /proc/*/cmdline, /proc/*/environ and /proc/*/comm every half second for
+    a few seconds, so short-lived processes (probes, the temporary servers
+    of init, mariadb-backup, socat, the verify read) are seen too."""
+
+    SCRIPT = ('for i in 1 2 3 4 5 6 7 8 9 10; do '
+              'cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null | tr "\\0" "\\n"; '
+              'for p in /proc/[0-9]*; do read -r c < "$p/comm" 2>/dev/null && echo "comm:$c"; done; '
+              'sleep 0.5; done | sort -u')
+
+    def __init__(self, namespace, passwords):
+        self.namespace, self.passwords = namespace, dict(passwords)
+        self.leaks, self.samples, self.commands = [], {}, set()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._busy = set()
+        self._thread = threading.Thread(target=self._run, name="secret-watcher", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def watch_for(self, key, value):
+        """Also look for value (a canary that proves the watcher sees)."""
+        with self._lock:
+            self.passwords[key] = value
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def _containers(self, core):
+        try:
+            pods = core.list_namespaced_pod(self.namespace).items
+        except Exception:  # namespace not there yet, or the API busy
+            return []
+        found = []
+        for pod in pods:
+            statuses = (pod.status.init_container_statuses or []) + (pod.status.container_statuses or [])
+            for st in statuses:
+                if st.state and st.state.running:
+                    found.append((pod.metadata.name, st.name))
+        return found
+
+    def _sample(self, pod, container):
+        try:
+            # A client of its own: stream() patches its client while it runs.
+            core = client.CoreV1Api(config.new_client_from_config(config_file=KUBECONFIG))
+            resp = stream(core.connect_get_namespaced_pod_exec, pod, self.namespace,
+                          command=["sh", "-c", self.SCRIPT], container=container, stderr=True,
+                          stdin=False, stdout=True, tty=False, _preload_content=False)
+            out = []
+            deadline = time.monotonic() + 60
+            while resp.is_open() and time.monotonic() < deadline:
+                resp.update(timeout=1)
+                if resp.peek_stdout():
+                    out.append(resp.read_stdout())
+            if resp.peek_stdout():
+                out.append(resp.read_stdout())
+            resp.close()
+            text = "".join(out)
+            with self._lock:
+                self.samples[(pod, container)] = self.samples.get((pod, container), 0) + 1
+                for line in text.splitlines():
+                    if line.startswith("comm:"):
+                        self.commands.add(line[5:])
+                for key, password in self.passwords.items():
+                    if password in text:
+                        self.leaks.append("%s in %s/%s" % (key, pod, container))
+        except Exception:  # the container ended or restarted under us
+            pass
+        finally:
+            with self._lock:
+                self._busy.discard((pod, container))
+
+    def _run(self):
+        core = client.CoreV1Api(config.new_client_from_config(config_file=KUBECONFIG))
+        while not self._stop.is_set():
+            for key in self._containers(core):
+                with self._lock:
+                    if key in self._busy:
+                        continue
+                    self._busy.add(key)
+                threading.Thread(target=self._sample, args=key, daemon=True).start()
+            self._stop.wait(1)

@@ -1,11 +1,17 @@
 """site.yml on the local Kubernetes, once per flavor (MySQL 9.7, MariaDB
 10.11, MariaDB 11.8): the cluster replicates, as it should, and keeps doing
 so across restarts without copying or re-pointing twice."""
+import json
 import os
+import re
+import subprocess
 import time
 import uuid
 
-from kube import PASSWORDS, ROOT, run_playbook
+import pytest
+from kubernetes.client.rest import ApiException
+
+from kube import BIN, CACHE, CLIENT_CNF, KUBECONFIG, PREFIX, ROOT, api, deploy_args, run_playbook
 
 REPLICAS = 3
 
@@ -77,33 +83,134 @@ def test_replicas_refuse_writes(deployed_cluster):
         assert rc != 0 and "1290" in err, (pod, rc, err)
 
 
-def test_second_run_changes_nothing(deployed_cluster):
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory):
+    """The collection as a user gets it: built with ansible-galaxy and
+    installed into a virtualenv holding only requirements.txt (make
+    runtime-venv), away from the checkout and its ansible.cfg."""
+    runtime = os.path.join(CACHE, "venv-runtime", "bin")
+    if not os.path.exists(os.path.join(runtime, "..", ".stamp")):
+        pytest.fail("no runtime virtualenv at %s: run `make runtime-venv`" % runtime)
+    work = tmp_path_factory.mktemp("installed")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1")
+    env.pop("ANSIBLE_CONFIG", None)
+    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(work), ROOT],
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    tarball = next(work.glob("stateful-mysql-*.tar.gz"))
+    collections = work / "collections"
+    subprocess.run([os.path.join(runtime, "ansible-galaxy"), "collection", "install", "--no-deps",
+                    "-p", str(collections), str(tarball)], cwd=str(work), env=env, check=True, capture_output=True)
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(collections), KUBECONFIG=KUBECONFIG, K8S_AUTH_KUBECONFIG=KUBECONFIG)
+    listed = subprocess.run([os.path.join(runtime, "ansible-galaxy"), "collection", "list", "stateful.mysql"],
+                            cwd=str(work), env=env, check=True, capture_output=True, text=True).stdout
+    assert str(collections) in listed and ROOT not in listed, listed
+    return runtime, str(work), env
+
+
+def test_second_run_changes_nothing(deployed_cluster, installed_collection):
+    """Run again, as a user would run it (ansible-playbook stateful.mysql.site
+    from the installed collection, runtime requirements only): changed=0."""
     c = deployed_cluster
-    out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args)
-    assert recap["changed"] == 0 and recap["failed"] == 0, out[-4000:]
+    runtime, work, env = installed_collection
+    args = [a.replace("@tests/", "@%s/tests/" % ROOT) for a in c.deploy_args]
+    proc = subprocess.run([os.path.join(runtime, "ansible-playbook"), "stateful.mysql.site", *args],
+                          cwd=work, env=env, capture_output=True, text=True, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    m = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
+    assert m and m.group(2) == "0" and m.group(4) == "0", out[-4000:]
+    assert "Wait until every replica replicates" in out
+
+
+def resource_versions(c):
+    """name -> resourceVersion of every object the role manages in the namespace."""
+    from kubernetes import client
+    policy, net = client.PolicyV1Api(c.core.api_client), client.NetworkingV1Api(c.core.api_client)
+    lists = [c.core.list_namespaced_config_map, c.core.list_namespaced_secret, c.core.list_namespaced_service,
+             c.apps.list_namespaced_stateful_set, policy.list_namespaced_pod_disruption_budget,
+             net.list_namespaced_network_policy, c.core.list_namespaced_persistent_volume_claim]
+    versions = {}
+    for lister in lists:
+        for item in lister(c.namespace).items:
+            versions["%s/%s" % (item.kind or lister.__name__, item.metadata.name)] = item.metadata.resource_version
+    ns = c.core.read_namespace(c.namespace)
+    versions["Namespace/" + c.namespace] = ns.metadata.resource_version
+    return versions
+
+
+def changed_tasks(out):
+    """Names of the tasks that reported changed in an ansible-playbook output."""
+    names, current = [], None
+    for line in out.splitlines():
+        m = re.match(r"^TASK \[(?:[^:\]]+ : )?(.*)\] \*+$", line)
+        if m:
+            current = m.group(1)
+        elif line.startswith("changed: ") and current and current not in names:
+            names.append(current)
+    return names
 
 
 def test_check_mode_changes_nothing(deployed_cluster):
+    """--check --diff with one more replica: only the StatefulSet would
+    change, its diff says replicas 3 -> 4, and no object moved."""
     c = deployed_cluster
-    before = c.apps.read_namespaced_stateful_set(c.name, c.namespace).metadata.resource_version
+    before = resource_versions(c)
+    assert len(before) >= 8, before
     out, recap = run_playbook(os.path.join(ROOT, "site.yml"), "--check", "--diff",
                               *c.deploy_args, "-e", "mysql_cluster_replicas=4")
-    assert recap["failed"] == 0 and recap["changed"] >= 1, out[-4000:]
-    assert "replicas" in out
-    after = c.apps.read_namespaced_stateful_set(c.name, c.namespace)
-    assert after.metadata.resource_version == before and after.spec.replicas == REPLICAS
+    assert recap["failed"] == 0, out[-4000:]
+    assert changed_tasks(out) == ["Apply the StatefulSet"], (changed_tasks(out), out[-4000:])
+    diff = out[out.index("TASK [stateful.mysql.mysql_cluster : Apply the StatefulSet]"):]
+    # The diff is YAML or JSON, depending on the callback.
+    assert re.search(r'^-\s+"?replicas"?: 3,?$', diff, re.M) and re.search(r'^\+\s+"?replicas"?: 4,?$', diff, re.M), diff[:4000]
+    assert resource_versions(c) == before
+    assert c.apps.read_namespaced_stateful_set(c.name, c.namespace).spec.replicas == REPLICAS
 
 
-def test_no_password_in_any_process_command_line(deployed_cluster):
+# Changes the data on the volumes or the API cannot take, each refused before
+# anything changes, with a message naming the variable. Rows are spread over
+# the flavors (one site.yml run each) to keep the suite short.
+OTHER = {"mysql": {"mysql_cluster_flavor": "mariadb", "mysql_cluster_version": "11.8"},
+         "mariadb": {"mysql_cluster_flavor": "mysql", "mysql_cluster_version": "9.7"}}
+NO_PASSWORDS = {"mysql_cluster_root_password": "", "mysql_cluster_replication_password": "",
+                "mysql_cluster_clone_password": ""}
+REFUSALS = [
+    # (id, flavors it runs on, extra vars (or a function of the cluster), words of the message)
+    ("other-flavor", ("mysql-9.7", "mariadb-10.11", "mariadb-11.8"), lambda c: OTHER[c.flavor], "mysql_cluster_flavor is '"),
+    ("downgrade", ("mysql-9.7",), {"mysql_cluster_version": "8.4"}, "mysql_cluster_version '8.4' is older than '9.7'"),
+    ("downgrade", ("mariadb-11.8",), {"mysql_cluster_version": "10.11"}, "mysql_cluster_version '10.11' is older than '11.8'"),
+    ("root-host", ("mysql-9.7",), {"mysql_cluster_root_host": "127.0.0.1"}, "mysql_cluster_root_host is '127.0.0.1', but"),
+    ("replication-user", ("mariadb-10.11",), {"mysql_cluster_replication_user": "repl2"}, "mysql_cluster_replication_user is 'repl2', but"),
+    ("donor-user", ("mariadb-11.8",), {"mysql_cluster_donor_user": "donor2"}, "mysql_cluster_donor_user is 'donor2', but"),
+    ("storage-size", ("mysql-9.7",), {"mysql_cluster_storage_size": "2Gi"}, "mysql_cluster_storage_size '2Gi'"),
+    ("storage-class", ("mariadb-10.11",), {"mysql_cluster_storage_class": "fast"}, "mysql_cluster_storage_class\n'fast'"),
+    ("pod-management-policy", ("mariadb-11.8",), {"mysql_cluster_pod_management_policy": "Parallel"},
+     "mysql_cluster_pod_management_policy 'Parallel' differs"),
+    ("changed-password", ("mysql-9.7",), {"mysql_cluster_root_password": "Leak-Me-Not-e2e-1"},
+     "mysql_cluster_root_password: differs from the password in Secret"),
+    ("named-secret-missing", ("mariadb-11.8",), dict(NO_PASSWORDS, mysql_cluster_credentials_secret="no-such-secret"),
+     "Secret 'no-such-secret'"),
+]
+
+
+def test_changes_the_volumes_or_the_api_cannot_take_are_refused(deployed_cluster):
     c = deployed_cluster
-    script = ('for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do '
-              'tr "\\0" " " < "$f" 2>/dev/null; echo; done')
-    for pod in c.pods():
-        for container in [s.name for s in pod.spec.containers]:
-            seen = c.sh(pod.metadata.name, script, container=container)
-            assert "mysqld" in seen or "mariadbd" in seen or "socat" in seen
-            for key, password in PASSWORDS.items():
-                assert password not in seen, "%s found in %s/%s" % (key, pod.metadata.name, container)
+    key = "%s-%s" % (c.flavor, c.version)
+    rows = [r for r in REFUSALS if key in r[1]]
+    assert len(rows) >= 3
+    before = resource_versions(c)
+    for row_id, _flavors, extra, words in rows:
+        extra = extra(c) if callable(extra) else extra
+        out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args, "-e", json.dumps(extra), check=False)
+        assert recap.get("failed") == 1, "%s was not refused:\n%s" % (row_id, out[-3000:])
+        failure = out[out.rindex("TASK ["):]
+        task = [line for line in out.splitlines() if line.startswith("TASK [")][-1]
+        assert "Refuse" in task or "Check that it holds" in task, (row_id, task)
+        # The message shows (no_log hides values, not failures), folded or not.
+        flat = " ".join(failure.split())
+        assert " ".join(words.split()) in flat, "%s: %s" % (row_id, failure[:3000])
+        assert "censored" not in failure and "Leak-Me-Not" not in out, row_id
+    assert resource_versions(c) == before
 
 
 def test_no_login_without_password(deployed_cluster):
@@ -150,8 +257,27 @@ def count(events, word):
     return sum(1 for line in events.splitlines() if word in line)
 
 
+def server_identity(c, pod):
+    """What a new copy of the data would change: the server's UUID (MySQL,
+    auto.cnf on the volume) and the inode of the system tablespace (a copy
+    replaces the file)."""
+    uuid_ = c.sql(pod, "SELECT @@server_uuid") if c.flavor == "mysql" else ""
+    inode = c.sh(pod, "stat -c %i /var/lib/mysql/data/ibdata1").strip()
+    assert inode.isdigit(), inode
+    return uuid_, inode
+
+
+def replication_sources(c, pod):
+    """Every replication source the server has configured (all channels / connections)."""
+    if c.flavor == "mysql":
+        return c.sql(pod, "SELECT HOST FROM performance_schema.replication_connection_configuration").split()
+    out = c.sh(pod, 'mariadb --defaults-extra-file=%s --vertical -e "SHOW ALL SLAVES STATUS"' % CLIENT_CNF)
+    return re.findall(r"^\s*Master_Host: (.*)$", out, re.M)
+
+
 def test_restarts_never_copy_or_repoint_again(deployed_cluster):
     c = deployed_cluster
+    identities = {c.pod(i): server_identity(c, c.pod(i)) for i in range(REPLICAS)}
     before = {p.metadata.name: p.status.container_statuses[0].restart_count for p in c.pods()}
     # The main process of every container: the server handles TERM and exits.
     for pod in c.pods():
@@ -188,6 +314,12 @@ def test_restarts_never_copy_or_repoint_again(deployed_cluster):
         assert count(events, "done-marker written") == 1, events
         st = c.replica_status(pod)
         assert st.get("Replica_SQL_Running", st.get("Slave_SQL_Running")) == "Yes"
+    # The servers themselves: same data (no second copy), one source each.
+    for i in range(REPLICAS):
+        assert server_identity(c, c.pod(i)) == identities[c.pod(i)], c.pod(i)
+    assert replication_sources(c, c.pod(0)) == []
+    for pod in replicas(c):
+        assert replication_sources(c, pod) == [primary_host(c)], pod
 
 
 def test_replica_deleted_mid_copy_copies_again_cleanly(deployed_cluster):
@@ -236,3 +368,55 @@ def _init_running(c, pod):
         return False
     statuses = p.status.init_container_statuses or []
     return bool(statuses) and statuses[0].state.running is not None
+
+
+def test_check_mode_on_a_new_namespace_creates_nothing(kube_ready, tmp_path):
+    """--check where the namespace does not exist yet: succeeds, reports the
+    first deploy as a change, and creates nothing; a real run told not to
+    create the namespace is refused before any change."""
+    core = api()[0]
+    namespace = "%s-brand-new" % PREFIX
+
+    def exists():
+        try:
+            core.read_namespace(namespace)
+            return True
+        except ApiException as exc:
+            assert exc.status == 404
+            return False
+
+    assert not exists()
+    args = deploy_args("mysql", "9.7", "db", namespace, str(tmp_path))
+    out, recap = run_playbook(os.path.join(ROOT, "site.yml"), "--check", *args)
+    assert recap["failed"] == 0 and recap["changed"] >= 1, out[-3000:]
+    assert "does not exist yet" in out
+    assert not exists()
+    out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *args, "-e", json.dumps({"mysql_cluster_create_namespace": False}),
+                              check=False)
+    assert recap["failed"] == 1 and "mysql_cluster_create_namespace is false" in " ".join(out.split()), out[-3000:]
+    assert not exists()
+
+
+def test_no_password_in_any_process_ever(deployed_cluster):
+    """The watcher started before the deploy has sampled every container's
+    processes (init containers, the servers, the donor sidecar, probes and
+    execs) through the deploy, restarts and re-copies: no password in any
+    command line or environment. A canary in a command line proves it sees."""
+    c = deployed_cluster
+    w = c.watcher
+    canary = "canary-" + uuid.uuid4().hex
+    w.watch_for("canary", canary)
+    # "; :" keeps bash (and its argv) alive instead of exec-ing sleep.
+    c.exec(c.pod(1), ["bash", "-c", "sleep 6; :", "canary", canary])
+    deadline = time.monotonic() + 60
+    while not any(leak.startswith("canary ") for leak in w.leaks):
+        assert time.monotonic() < deadline, "the watcher never saw the canary: %s" % w.samples
+        time.sleep(1)
+    leaks = [leak for leak in w.leaks if not leak.startswith("canary ")]
+    assert not leaks, leaks
+    containers = {key[1] for key in w.samples}
+    expected = {"init", "mysql"} | ({"donor"} if c.flavor == "mariadb" else set())
+    assert expected <= containers, w.samples
+    assert {"mysqld", "mariadbd"} & w.commands, sorted(w.commands)
+    for pod in c.pods():
+        assert w.samples.get((pod.metadata.name, "mysql"), 0) >= 3, w.samples

@@ -126,9 +126,9 @@ class Server:
 
 def replicate(replica, primary, delay=None):
     """Point ``replica`` at ``primary`` with GTID (the collection's own SQL)."""
-    from ansible_collections.stateful.mysql.plugins.module_utils.sql import Dialect
+    from sql_actions import ActionDialect
     version = replica.sql("SELECT VERSION()")[0][0]
-    d = Dialect(version)
+    d = ActionDialect(version)
     stmt, args = d.change_source("127.0.0.1", primary.port, "repl", "repl-pass", delay=delay)
     replica.sql(d.stop_replica(), d.reset_replica_all(), "SET GLOBAL gtid_slave_pos=''",
                 (stmt, args), d.start_replica(), "SET GLOBAL read_only=ON")

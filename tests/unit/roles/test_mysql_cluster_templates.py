@@ -59,6 +59,7 @@ def test_templates_render_and_validate(tmp_path, case):
 
     env = objects[("ConfigMap", name + "-config")]["data"]["cluster.env"]
     assert "COPY_METHOD=%s" % case["expect"]["copy"] in env
+    assert "VERSION=%s\n" % v.get("mysql_cluster_version", "9.7") in env
     assert "password" not in env.lower()
     common = objects[("ConfigMap", name + "-config")]["data"]["common.cnf"]
     flavor = v.get("mysql_cluster_flavor", "mysql")

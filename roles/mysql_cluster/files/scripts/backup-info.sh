@@ -26,3 +26,20 @@ read_binlog_info() {
   case $BINLOG_POS in '' | *[!0-9]*) return 1 ;; esac
   return 0
 }
+
+# check_backup DIR: what init.sh checks in a received backup before preparing
+# it (the unit tests run this same function). Sets BINLOG_*; when something is
+# missing or unreadable, sets BACKUP_PROBLEM to what is wrong and fails.
+check_backup() {
+  local info
+  # shellcheck disable=SC2034 # BACKUP_PROBLEM is read by the sourcing script
+  BACKUP_PROBLEM=""
+  if ! backup_file "$1" checkpoints >/dev/null; then
+    BACKUP_PROBLEM="incomplete backup: no mariadb_backup_checkpoints or xtrabackup_checkpoints"
+  elif ! info=$(backup_file "$1" binlog_info); then
+    BACKUP_PROBLEM="incomplete backup: no mariadb_backup_binlog_info or xtrabackup_binlog_info"
+  elif ! read_binlog_info "$info"; then
+    BACKUP_PROBLEM="cannot parse $info: $(head -c 200 "$info")"
+  fi
+  [ -z "$BACKUP_PROBLEM" ]
+}

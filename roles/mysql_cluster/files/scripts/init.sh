@@ -191,12 +191,7 @@ copy_by_stream() {
     "$STREAM_TOOL" -x -C "$DATADIR" ||
     die "receiving the backup stream from $PRIMARY_HOST failed (see above)"
   # Check the copy before preparing it, and say what is missing.
-  local info
-  backup_file "$DATADIR" checkpoints >/dev/null ||
-    die "incomplete backup: no mariadb_backup_checkpoints or xtrabackup_checkpoints"
-  info=$(backup_file "$DATADIR" binlog_info) ||
-    die "incomplete backup: no mariadb_backup_binlog_info or xtrabackup_binlog_info"
-  read_binlog_info "$info" || die "cannot parse $info: $(head -c 200 "$info")"
+  check_backup "$DATADIR" || die "$BACKUP_PROBLEM"
   "$BACKUP_TOOL" --prepare --target-dir="$DATADIR" 2>"$TMPDIR/prepare.log" ||
     die "preparing the backup failed: $(tail -n 5 "$TMPDIR/prepare.log")"
   chown -R mysql:mysql "$DATADIR"

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from ansible_collections.stateful.mysql.plugins.module_utils import sql
+from sql_actions import ActionDialect
 
 with open(os.path.join(os.path.dirname(__file__), "test_sql.yaml")) as f:
     CASES = yaml.safe_load(f)
@@ -13,7 +14,7 @@ with open(os.path.join(os.path.dirname(__file__), "test_sql.yaml")) as f:
 
 @pytest.mark.parametrize("case", CASES["versions"], ids=[c["version"] for c in CASES["versions"]])
 def test_sql_per_version(case):
-    d = sql.Dialect(case["version"])
+    d = ActionDialect(case["version"])
     assert d.server.flavor == case["flavor"]
     assert d.replica_status() == case["replica_status"]
     assert d.binlog_status() == case["binlog_status"]
@@ -42,15 +43,15 @@ def test_version_parsing():
     with pytest.raises(ValueError):
         sql.ServerVersion.parse("not a version")
     with pytest.raises(ValueError):
-        sql.Dialect("8.4.0").stop_replica("BOTH")
+        ActionDialect("8.4.0").stop_replica("BOTH")
 
 
 def test_mysql_caching_sha2_source_key():
-    stmt = sql.Dialect("8.4.3").change_source("h", 3306, "u", "p")[0]
+    stmt = ActionDialect("8.4.3").change_source("h", 3306, "u", "p")[0]
     assert "GET_SOURCE_PUBLIC_KEY=1" in stmt
-    stmt = sql.Dialect("8.0.20").change_source("h", 3306, "u", "p")[0]
+    stmt = ActionDialect("8.0.20").change_source("h", 3306, "u", "p")[0]
     assert "GET_MASTER_PUBLIC_KEY=1" in stmt
-    stmt = sql.Dialect("10.11.6-MariaDB").change_source("h", 3306, "u", "p")[0]
+    stmt = ActionDialect("10.11.6-MariaDB").change_source("h", 3306, "u", "p")[0]
     assert "PUBLIC_KEY" not in stmt
 
 
@@ -107,4 +108,4 @@ def test_render_query_masks_secrets():
 
 def test_option_file_escapes():
     body = sql.option_file("root", 'a"b\\c #d\ne\'f', {"host": "mysql-read"})
-    assert body == '[client]\nuser="root"\npassword="a\\"b\\\\c #d\\ne\\\'f"\nhost="mysql-read"\n'
+    assert body == '[client]\nuser="root"\npassword="a\\"b\\\\c #d\\ne\'f"\nhost="mysql-read"\n'
