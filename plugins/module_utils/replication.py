@@ -179,3 +179,74 @@ def cluster_status(cluster, max_lag):
 
 def unhealthy_summary(reports):
     return "; ".join("%s: %s" % (r["name"], ", ".join(r["problems"])) for r in reports if not r["healthy"])
+
+
+TABLE_COLUMNS = ("pod", "role", "server_id", "IO", "SQL", "lag", "executed GTID set", "last error")
+_UUID_HEAD = 8
+
+
+def short_gtid(gtid_set, width=40):
+    """MySQL ``uuid:1-25,uuid:1-3`` with each UUID cut to its first 8 hex
+    digits; MariaDB ``0-100-12`` as it is; cut to ``width`` characters."""
+    if not gtid_set:
+        return "-"
+    parts = []
+    for part in str(gtid_set).replace("\n", "").split(","):
+        part = part.strip()
+        head, sep, tail = part.partition(":")
+        if sep and len(head) == 36 and head.count("-") == 4:
+            part = "%s..:%s" % (head[:_UUID_HEAD], tail)
+        parts.append(part)
+    text = ",".join(parts)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _executed_gtid(server):
+    gtid = server.get("gtid") or {}
+    for key in ("gtid_executed", "gtid_current_pos", "gtid_binlog_pos"):
+        if gtid.get(key):
+            return gtid[key]
+    return (server.get("binlog") or {}).get("executed_gtid_set")
+
+
+def _last_error(server, width):
+    errors = []
+    for kind in ("io", "sql"):
+        errno = server.get("last_%s_errno" % kind)
+        if errno:
+            errors.append("%s %s: %s" % (kind.upper(), errno, server.get("last_%s_error" % kind) or ""))
+    if not errors and not server.get("healthy", True):
+        errors = list(server.get("problems") or [])
+    text = "; ".join(e.replace("\n", " ").strip() for e in errors) or "-"
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def table_rows(servers, error_width=100):
+    """One row of strings per server, in TABLE_COLUMNS order."""
+    rows = []
+    for s in servers:
+        reachable = s.get("reachable")
+        lag = s.get("lag")
+        rows.append([
+            s.get("name") or "?",
+            (s.get("role") or "?") if reachable else "unreachable",
+            str(s["server_id"]) if s.get("server_id") is not None else "-",
+            s.get("io_running") or "-",
+            s.get("sql_running") or "-",
+            "-" if lag is None else "%ss" % lag,
+            short_gtid(_executed_gtid(s)) if reachable else "-",
+            _last_error(s, error_width),
+        ])
+    return rows
+
+
+def format_table(servers, error_width=100):
+    """The servers as lines of aligned columns a person reads at a glance;
+    no trailing blanks (so YAML output keeps them as a block)."""
+    rows = [list(TABLE_COLUMNS)] + table_rows(servers, error_width)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_COLUMNS) - 1)]
+    lines = []
+    for r in rows:
+        cells = [c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]
+        lines.append("  ".join(cells).rstrip())
+    return lines

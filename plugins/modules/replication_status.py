@@ -243,6 +243,18 @@ servers:
       type: dict
       returned: when reachable
       sample: {"gtid_current_pos": "0-100-12", "gtid_binlog_pos": "0-100-12", "gtid_slave_pos": "0-100-12"}
+table:
+  description:
+    - The servers as a table a person reads at a glance, one line each after a header line
+      (pod, role, server_id, IO and SQL threads, lag, executed GTID set with UUIDs cut short, last error
+      or, for an unhealthy server without one, why it is unhealthy).
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "pod   role     server_id  IO   SQL  lag  executed GTID set      last error"
+    - "db-0  primary  100        -    -    -    3e1f2a4b..:1-25        -"
+    - "db-1  replica  101        Yes  No   -    3e1f2a4b..:1-24        SQL thread not running (No)"
 queries:
   description: The statements run, once each, without passwords.
   returned: always
@@ -258,7 +270,7 @@ from ansible_collections.stateful.mysql.plugins.module_utils.args import (
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR
 from ansible_collections.stateful.mysql.plugins.module_utils.replication import (
-    Cluster, cluster_status, unhealthy_summary, wait_until,
+    Cluster, cluster_status, format_table, unhealthy_summary, wait_until,
 )
 
 
@@ -292,6 +304,7 @@ def main():
         elapsed=round(elapsed, 3),
         servers=servers,
         unhealthy=[dict(name=s["name"], problems=s["problems"]) for s in servers if not s["healthy"]],
+        table=format_table(servers),
         queries=cluster.queries,
     )
     if p["wait"] and not healthy:
