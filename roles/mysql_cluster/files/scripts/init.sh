@@ -130,6 +130,9 @@ SQL
 SET SESSION sql_log_bin = 0;
 REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'$ROOT_HOST';
 SQL
+    # One binlogged statement without a secret gives the server its first
+    # GTID: a backup of a server without any records no GTID to start from.
+    echo 'FLUSH PRIVILEGES' | sql "$ROOT_CNF"
   fi
   event "created users root@$ROOT_HOST, $REPL_USER@% (replication only, TLS required), $DONOR_USER@$donor_host ($donor_grant$donor_tls), not binlogged"
 }
@@ -223,8 +226,8 @@ copy_by_stream() {
 # $CONNECT_RETRY s without ever giving up (MariaDB: master-retry-count in
 # common.cnf), so they resume within seconds of the primary's return.
 CONNECT_RETRY=1
-# MySQL's maximum for SOURCE_RETRY_COUNT; 0 would stop after one reconnect.
-RETRY_COUNT_MAX=31536000
+# SOURCE_RETRY_COUNT at its maximum (2^64-1, which MySQL 9.7 accepts).
+RETRY_COUNT_MAX=18446744073709551615
 
 point_at_primary() {
   local repl ca
