@@ -21,7 +21,8 @@ def replicas(cluster, count=REPLICAS):
 
 
 def primary_host(cluster):
-    return "%s-0.%s" % (cluster.name, cluster.name)
+    # The name replicas use: the cluster certificate holds *.<name>.<namespace>.svc.
+    return "%s-0.%s.%s.svc" % (cluster.name, cluster.name, cluster.namespace)
 
 
 def test_first_run_deploys_three_ready_pods(deployed_cluster):

@@ -44,7 +44,7 @@ def test_two_clusters_side_by_side(kube_ready, tmp_path):
             ips = {a.target_ref.name for s in endpoints.subsets or [] for a in s.addresses or []}
             assert ips == {c.pod(0), c.pod(1)}, ips
             st = c.replica_status(c.pod(1))
-            assert st["Source_Host"] == "%s-0.%s" % (c.name, c.name) and st["Replica_SQL_Running"] == "Yes"
+            assert st["Source_Host"] == "%s-0.%s.%s.svc" % (c.name, c.name, NAMESPACE) and st["Replica_SQL_Running"] == "Yes"
         marker = uuid.uuid4().hex
         alpha.sql(alpha.pod(0), "CREATE DATABASE two; CREATE TABLE two.t (id VARCHAR(64) PRIMARY KEY); "
                                 "INSERT INTO two.t VALUES ('%s')" % marker)

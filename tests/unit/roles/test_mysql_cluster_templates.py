@@ -81,6 +81,18 @@ def test_templates_render_and_validate(tmp_path, case):
     for kind, obj_name in [("Service", name), ("Service", name + "-read")]:
         assert objects[(kind, obj_name)]["spec"]["selector"] == selector
     assert objects[("Service", name)]["spec"]["clusterIP"] == "None"
+    # The primary's name resolves while it is not Ready; reads go to Ready pods only.
+    assert objects[("Service", name)]["spec"]["publishNotReadyAddresses"] is True
+    assert "publishNotReadyAddresses" not in objects[("Service", name + "-read")]["spec"]
+    if v.get("mysql_cluster_pdb_enabled", True):
+        assert objects[("PodDisruptionBudget", name)]["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    # Every flavor mounts the cluster certificate and configures the server with it.
+    assert {"name": "tls", "secret": {"secretName": name + "-tls", "defaultMode": 0o400}} in pod["volumes"]
+    for c in pod["containers"] + pod["initContainers"]:
+        assert {"name": "tls", "mountPath": "/etc/stateful-mysql/tls", "readOnly": True} in c["volumeMounts"]
+    assert "ssl-ca=/run/stateful-mysql/tls/ca.crt" in common and "ssl-key=/run/stateful-mysql/tls/tls.key" in common
+    if case["expect"]["copy"] == "clone":
+        assert "loose-clone_ssl_ca=/run/stateful-mysql/tls/ca.crt" in common
     policy = objects[("NetworkPolicy", name)]["spec"]
     assert policy["podSelector"]["matchLabels"] == selector
     peers = policy["ingress"][0]["from"]

@@ -84,8 +84,11 @@ initialize_datadir() {
 }
 
 # Users of a new cluster; every later member gets them with the copied data.
+# Nothing here is binary-logged (sql_log_bin=0 in each session): the
+# statements carry the passwords (MySQL would log their hashes), and any
+# holder of REPLICATION SLAVE can read a binlog.
 create_users() {
-  local root repl donor donor_host=% donor_grant
+  local root repl donor donor_host=% donor_grant donor_tls=
   root=$(sql_quote "$(secret root-password)")
   repl=$(sql_quote "$(secret replication-password)")
   donor=$(sql_quote "$(secret clone-password)")
@@ -99,6 +102,8 @@ create_users() {
     fi
   else
     donor_grant=BACKUP_ADMIN
+    # CLONE comes over the network: TLS only (clone_ssl_* on the recipient).
+    donor_tls=' REQUIRE SSL'
   fi
   local cleanup=
   if [ "$FLAVOR" = mariadb ]; then
@@ -108,23 +113,28 @@ create_users() {
     cleanup="DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', 'root'@'$HOST', ''@'localhost', ''@'$HOST';"
   fi
   sql "$NOPASS_CNF" <<SQL
+SET SESSION sql_log_bin = 0;
 $cleanup
 ALTER USER 'root'@'localhost' IDENTIFIED BY $root;
 CREATE USER 'root'@'$ROOT_HOST' IDENTIFIED BY $root;
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'$ROOT_HOST' WITH GRANT OPTION;
-CREATE USER '$REPL_USER'@'%' IDENTIFIED BY $repl;
+CREATE USER '$REPL_USER'@'%' IDENTIFIED BY $repl REQUIRE SSL;
 GRANT REPLICATION SLAVE ON *.* TO '$REPL_USER'@'%';
-CREATE USER '$DONOR_USER'@'$donor_host' IDENTIFIED BY $donor;
+CREATE USER '$DONOR_USER'@'$donor_host' IDENTIFIED BY $donor$donor_tls;
 GRANT $donor_grant ON *.* TO '$DONOR_USER'@'$donor_host';
 SQL
   if [ "$FLAVOR" = mariadb ]; then
     # MariaDB lets READ_ONLY ADMIN write on a read-only replica; remote root
     # must be refused there like every other client.
     sql "$ROOT_CNF" <<SQL
+SET SESSION sql_log_bin = 0;
 REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'$ROOT_HOST';
 SQL
+    # One binlogged statement without a secret gives the server its first
+    # GTID: a backup of a server without any records no GTID to start from.
+    echo 'FLUSH PRIVILEGES' | sql "$ROOT_CNF"
   fi
-  event "created users root@$ROOT_HOST, $REPL_USER@% (replication only), $DONOR_USER@$donor_host ($donor_grant)"
+  event "created users root@$ROOT_HOST, $REPL_USER@% (replication only, TLS required), $DONOR_USER@$donor_host ($donor_grant$donor_tls), not binlogged"
 }
 
 init_primary() {
@@ -135,14 +145,19 @@ init_primary() {
   event "primary initialised"
 }
 
+# The headless Service publishes not-ready pods too: the name resolves once
+# the primary's pod has an address, and its server listens once it started.
 wait_for_primary_dns() {
   local i
   for i in $(seq 1 600); do
-    getent hosts "$PRIMARY_HOST" >/dev/null 2>&1 && return 0
-    [ $((i % 30)) -ne 1 ] || log "waiting for $PRIMARY_HOST to resolve (it resolves once the primary is Ready)"
+    if getent hosts "$PRIMARY_HOST" >/dev/null 2>&1 &&
+      timeout 5 bash -c "exec 3<>/dev/tcp/$PRIMARY_HOST/$PORT" 2>/dev/null; then
+      return 0
+    fi
+    [ $((i % 30)) -ne 1 ] || log "waiting for $PRIMARY_HOST:$PORT to resolve and accept connections"
     sleep 1
   done
-  die "$PRIMARY_HOST did not resolve within 600 s: is the primary Ready?"
+  die "$PRIMARY_HOST:$PORT did not accept connections within 600 s: is the primary's pod running?"
 }
 
 # MySQL 8.4/9.7: the CLONE plugin, into a server that holds nothing yet.
@@ -157,9 +172,11 @@ copy_by_clone() {
   donor=$(sql_quote "$(secret clone-password)")
   event "clone started from $PRIMARY_HOST:$PORT"
   set +e
+  # REQUIRE SSL: over TLS, the donor checked against the cluster CA
+  # (clone_ssl_ca/cert/key in common.cnf).
   out=$(sql "$NOPASS_CNF" 2>&1 <<SQL
 SET GLOBAL clone_valid_donor_list = '$PRIMARY_HOST:$PORT';
-CLONE INSTANCE FROM '$DONOR_USER'@'$PRIMARY_HOST':$PORT IDENTIFIED BY $donor;
+CLONE INSTANCE FROM '$DONOR_USER'@'$PRIMARY_HOST':$PORT IDENTIFIED BY $donor REQUIRE SSL;
 SQL
   )
   rc=$?
@@ -199,15 +216,25 @@ copy_by_stream() {
   start_temp_server --skip-networking --skip-slave-start
 }
 
+# Replicas reach the primary over TLS and verify its certificate (the cluster
+# CA, host name *.<service>.<namespace>.svc); they retry every
+# $CONNECT_RETRY s without ever giving up (MariaDB: master-retry-count in
+# common.cnf), so they resume within seconds of the primary's return.
+CONNECT_RETRY=1
+# SOURCE_RETRY_COUNT at its maximum (2^64-1, which MySQL 9.7 accepts).
+RETRY_COUNT_MAX=18446744073709551615
+
 point_at_primary() {
-  local repl
+  local repl ca
   repl=$(sql_quote "$(secret replication-password)")
+  ca=$SERVER_TLS_DIR/ca.crt
   case $COPY_METHOD in
   clone)
     sql "$ROOT_CNF" <<SQL
 CHANGE REPLICATION SOURCE TO SOURCE_HOST='$PRIMARY_HOST', SOURCE_PORT=$PORT,
-  SOURCE_USER='$REPL_USER', SOURCE_PASSWORD=$repl,
-  SOURCE_AUTO_POSITION=1, SOURCE_SSL=1, GET_SOURCE_PUBLIC_KEY=1;
+  SOURCE_USER='$REPL_USER', SOURCE_PASSWORD=$repl, SOURCE_AUTO_POSITION=1,
+  SOURCE_SSL=1, SOURCE_SSL_CA='$ca', SOURCE_SSL_VERIFY_SERVER_CERT=1,
+  SOURCE_CONNECT_RETRY=$CONNECT_RETRY, SOURCE_RETRY_COUNT=$RETRY_COUNT_MAX;
 SQL
     ;;
   mariabackup)
@@ -215,19 +242,23 @@ SQL
     sql "$ROOT_CNF" <<SQL
 SET GLOBAL gtid_slave_pos = '$BINLOG_GTID';
 CHANGE MASTER TO MASTER_HOST='$PRIMARY_HOST', MASTER_PORT=$PORT,
-  MASTER_USER='$REPL_USER', MASTER_PASSWORD=$repl, MASTER_USE_GTID=slave_pos;
+  MASTER_USER='$REPL_USER', MASTER_PASSWORD=$repl, MASTER_USE_GTID=slave_pos,
+  MASTER_SSL=1, MASTER_SSL_CA='$ca', MASTER_SSL_VERIFY_SERVER_CERT=1,
+  MASTER_CONNECT_RETRY=$CONNECT_RETRY;
 SQL
     ;;
   xtrabackup)
     sql "$ROOT_CNF" <<SQL
 CHANGE MASTER TO MASTER_HOST='$PRIMARY_HOST', MASTER_PORT=$PORT,
   MASTER_USER='$REPL_USER', MASTER_PASSWORD=$repl,
-  MASTER_LOG_FILE='$BINLOG_FILE', MASTER_LOG_POS=$BINLOG_POS;
+  MASTER_LOG_FILE='$BINLOG_FILE', MASTER_LOG_POS=$BINLOG_POS,
+  MASTER_SSL=1, MASTER_SSL_CA='$ca', MASTER_SSL_VERIFY_SERVER_CERT=1,
+  MASTER_CONNECT_RETRY=$CONNECT_RETRY, MASTER_RETRY_COUNT=$RETRY_COUNT_MAX;
 SQL
     ;;
   *) die "unknown copy method '$COPY_METHOD'" ;;
   esac
-  event "CHANGE: replica pointed at $PRIMARY_HOST:$PORT"
+  event "CHANGE: replica pointed at $PRIMARY_HOST:$PORT (TLS, source verified, retry every ${CONNECT_RETRY}s)"
 }
 
 copy_replica() {

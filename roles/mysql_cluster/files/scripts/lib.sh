@@ -18,6 +18,8 @@ RUN_DIR=/run/stateful-mysql
 CLIENT_DIR=$RUN_DIR/client
 SECRETS=/etc/stateful-mysql/credentials
 TLS_DIR=/etc/stateful-mysql/tls
+# The server's copy of the cluster certificate (the Secret's files are root's).
+SERVER_TLS_DIR=/run/stateful-mysql/tls
 SOCKET=$RUN_DIR/mysqld.sock
 export TMPDIR=$RUN_DIR/tmp
 
@@ -29,7 +31,11 @@ case $ORDINAL in '' | *[!0-9]*)
   ;;
 esac
 SERVER_ID=$((SERVER_ID_BASE + ORDINAL))
-PRIMARY_HOST="$NAME-0.$SERVICE"
+# pod_host ORDINAL: a pod's name as peers dial it. The cluster certificate is
+# valid for *.<service>.<namespace>.svc: OpenSSL accepts a wildcard only with
+# two more labels after it, so the short <pod>.<service> would not verify.
+pod_host() { printf '%s-%s.%s.%s.svc' "$NAME" "$1" "$SERVICE" "$NAMESPACE"; }
+PRIMARY_HOST=$(pod_host 0)
 
 # Say which command failed before set -e ends the script.
 trap 'printf "%s %s [%s] ERROR: line %s failed: %s\n" "$(date -u +%FT%TZ)" "$HOST" "${0##*/}" "$LINENO" "$BASH_COMMAND" >&2' ERR
@@ -118,4 +124,21 @@ prepare_run_dir() {
   chown mysql:mysql "$RUN_DIR"
   chmod 755 "$RUN_DIR"
   chmod 700 "$TMPDIR"
+  install_server_tls
+}
+
+# The server (user mysql) reads the CA, its certificate and key from the
+# pod's memory volume; common.cnf names these paths.
+install_server_tls() {
+  local f
+  for f in ca.crt tls.crt tls.key; do
+    [ -s "$TLS_DIR/$f" ] || die "no $f in the TLS Secret mounted at $TLS_DIR"
+  done
+  mkdir -p "$SERVER_TLS_DIR"
+  (
+    umask 077
+    for f in ca.crt tls.crt tls.key; do cp "$TLS_DIR/$f" "$SERVER_TLS_DIR/$f"; done
+  )
+  chown -R mysql:mysql "$SERVER_TLS_DIR"
+  chmod 700 "$SERVER_TLS_DIR"
 }

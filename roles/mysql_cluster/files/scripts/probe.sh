@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Probes. live: the server answers (never fails for lag or a running copy).
 # ready: primary writable; replica read-only with both replication threads
-# running, no error, and lag under MAX_LAG_SECONDS.
+# running, no error, and lag under MAX_LAG_SECONDS. A replica whose source is
+# briefly away (IO thread reconnecting) stays Ready while the data it holds
+# is at most MAX_LAG_SECONDS old: readiness does not cascade from a primary
+# restart to every replica, and reads keep being served within the bound.
 # shellcheck source=lib.sh
 source /etc/stateful-mysql/scripts/lib.sh
 
 CNF=$CLIENT_DIR/root.cnf
+# When this replica last was in step (now - lag) with its source, in epoch s.
+FRESH_FILE=$RUN_DIR/replica-fresh-as-of
 
 # Field from `SHOW ... STATUS` printed vertically: takes the first of the
 # names given (Source_* on MySQL 8.4+, Master_* elsewhere).
@@ -32,12 +37,22 @@ ready_replica() {
   ioe=$(field Last_IO_Errno)
   sqle=$(field Last_SQL_Errno)
   lag=$(field Seconds_Behind_Source Seconds_Behind_Master)
-  [ "$io" = Yes ] || die "IO thread is '$io' (errno $ioe)"
   [ "$sqlt" = Yes ] || die "SQL thread is '$sqlt' (errno $sqle)"
-  [ "$ioe" = 0 ] || die "replication IO error $ioe"
   [ "$sqle" = 0 ] || die "replication SQL error $sqle"
+  if [ "$io" = Connecting ] || { [ "$io" = Yes ] && [ "$ioe" != 0 ]; }; then
+    # The source is away and the IO thread retries (it never gives up).
+    local now fresh
+    now=$(date +%s)
+    fresh=$(cat "$FRESH_FILE" 2>/dev/null || echo 0)
+    case $fresh in '' | *[!0-9]*) fresh=0 ;; esac
+    [ $((now - fresh)) -le "$MAX_LAG_SECONDS" ] ||
+      die "IO thread is '$io' (errno $ioe) and the data is $((now - fresh))s old, over ${MAX_LAG_SECONDS}s"
+    return 0
+  fi
+  [ "$io" = Yes ] || die "IO thread is '$io' (errno $ioe)"
   case $lag in '' | NULL | *[!0-9]*) die "lag unknown ('$lag')" ;; esac
   [ "$lag" -le "$MAX_LAG_SECONDS" ] || die "lag ${lag}s is over ${MAX_LAG_SECONDS}s"
+  echo $(($(date +%s) - lag)) >"$FRESH_FILE.tmp" && mv -f "$FRESH_FILE.tmp" "$FRESH_FILE"
 }
 
 case ${1:-} in
