@@ -97,6 +97,27 @@ write_client_cnf() {
   )
 }
 
+# peer_tls_options: extra [client] lines for connections to another pod's
+# server. Empty for now: TLS verified against the cluster CA goes here, in
+# this one place, for every peer connection (write_peer_cnf).
+peer_tls_options() { :; }
+
+# write_peer_cnf FILE HOST [USER] [SECRET_KEY]: an option file (only root
+# reads it) for SQL over TCP to another pod's server; root by default.
+write_peer_cnf() {
+  local file=$1 host=$2 user=${3:-root} key=${4:-root-password}
+  mkdir -p "$CLIENT_DIR"
+  chmod 700 "$CLIENT_DIR"
+  (
+    umask 077
+    {
+      printf '[client]\nuser=%s\nhost=%s\nport=%s\nprotocol=TCP\nconnect-timeout=5\n' "$user" "$host" "$PORT"
+      printf 'password=%s\n' "$(opt_quote "$(secret "$key")")"
+      peer_tls_options
+    } >"$file"
+  )
+}
+
 # sql CNF: run SQL from stdin over the socket named in CNF.
 sql() {
   local cnf=$1

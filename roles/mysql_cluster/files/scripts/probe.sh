@@ -17,6 +17,26 @@ field() {
   return 1
 }
 
+# Why a stopped replica will not heal by waiting, for the probe's message
+# (the pod's events) and the role's wait step, which can re-copy it.
+broken_hint() {
+  case $1 in
+  1236) printf '%s' ": the primary cannot serve this replica's position (binary logs purged, or it holds transactions the primary lacks: $(field Last_IO_Error)); it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true" ;;
+  esac
+}
+
+# Transactions of this server's own identity: written on the replica, not
+# replicated (no failover here, so never legitimate).
+errant_check() {
+  local own
+  if [ "$FLAVOR" = mariadb ]; then
+    own=$(echo 'SELECT @@GLOBAL.gtid_binlog_pos' | sql "$CNF")
+    ! grep -Eq "(^|,)[0-9]+-$SERVER_ID-[0-9]+" <<<"${own//[[:space:]]/}"
+  else
+    [ "$(echo 'SELECT LOCATE(@@GLOBAL.server_uuid, @@GLOBAL.gtid_executed) > 0' | sql "$CNF")" = 0 ]
+  fi || die "errant transactions: this replica wrote transactions of its own that the primary lacks; it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true"
+}
+
 ready_replica() {
   local ro io sqlt ioe sqle lag
   ro=$(echo "SELECT @@GLOBAL.$READ_ONLY_VAR" | sql "$CNF")
@@ -32,12 +52,13 @@ ready_replica() {
   ioe=$(field Last_IO_Errno)
   sqle=$(field Last_SQL_Errno)
   lag=$(field Seconds_Behind_Source Seconds_Behind_Master)
-  [ "$io" = Yes ] || die "IO thread is '$io' (errno $ioe)"
+  [ "$io" = Yes ] || die "IO thread is '$io' (errno $ioe)$(broken_hint "$ioe")"
   [ "$sqlt" = Yes ] || die "SQL thread is '$sqlt' (errno $sqle)"
   [ "$ioe" = 0 ] || die "replication IO error $ioe"
   [ "$sqle" = 0 ] || die "replication SQL error $sqle"
   case $lag in '' | NULL | *[!0-9]*) die "lag unknown ('$lag')" ;; esac
   [ "$lag" -le "$MAX_LAG_SECONDS" ] || die "lag ${lag}s is over ${MAX_LAG_SECONDS}s"
+  errant_check
 }
 
 case ${1:-} in
