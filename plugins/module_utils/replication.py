@@ -173,7 +173,7 @@ def server_status(cluster, target, max_lag):
             problems.append("errant transactions: %s written on this replica, which the primary lacks" % errant)
         report["broken"] = broken_reason(replica, errant)
         if report["broken"] == BINLOGS_PURGED:
-            problems.append("the primary no longer holds the binary logs this replica needs (error 1236): " + RECOPY_HINT)
+            problems.append("the primary no longer holds the binary logs this replica needs (source error 1236): " + RECOPY_HINT)
         elif report["broken"]:
             problems.append("it holds transactions the primary lacks: " + RECOPY_HINT)
     report["problems"] = problems

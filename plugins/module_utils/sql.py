@@ -348,7 +348,10 @@ def broken_reason(status, errant=None):
     the source cannot serve the replica's position."""
     if errant:
         return ERRANT_TRANSACTIONS
-    if (status or {}).get("last_io_errno") == 1236:
+    status = status or {}
+    # MySQL 8.0+ wraps the source's 1236 in its own 13114 ("Got fatal error 1236 from source ...").
+    if status.get("last_io_errno") == 1236 or (
+            status.get("last_io_errno") == 13114 and "error 1236" in (status.get("last_io_error") or "")):
         # MySQL: "Replica has more GTIDs than the source has"; MariaDB:
         # "requested to start from GTID ..., which is not in the master's binlog".
         if _DIVERGED_RE.search(status.get("last_io_error") or ""):

@@ -19,10 +19,13 @@ field() {
 
 # Why a stopped replica will not heal by waiting, for the probe's message
 # (the pod's events) and the role's wait step, which can re-copy it.
+# MySQL 8.0+ reports the source's error 1236 as its own 13114.
 broken_hint() {
-  case $1 in
-  1236) printf '%s' ": the primary cannot serve this replica's position (binary logs purged, or it holds transactions the primary lacks: $(field Last_IO_Error)); it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true" ;;
-  esac
+  local text
+  text=$(field Last_IO_Error) || true
+  if [ "$1" = 1236 ] || { [ "$1" = 13114 ] && [[ $text == *"error 1236"* ]]; }; then
+    printf '%s' ": the primary cannot serve this replica's position (error 1236: binary logs purged, or it holds transactions the primary lacks: $text); it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true"
+  fi
 }
 
 # Transactions of this server's own identity: written on the replica, not

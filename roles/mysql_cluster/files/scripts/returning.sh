@@ -199,8 +199,8 @@ peer_health() {
   local status words=SLAVE ro io sqlt ioe sqle lag
   [ "$REPLICA_WORDS" = replica ] && words=REPLICA
   write_peer_cnf "$PEER_CLIENT_CNF" "$1"
-  ro=$(echo "SELECT @@GLOBAL.read_only" | sql "$PEER_CLIENT_CNF" 2>/dev/null) || {
-    echo "does not answer"
+  ro=$(echo "SELECT @@GLOBAL.read_only" | sql "$PEER_CLIENT_CNF" 2>&1) || {
+    echo "does not answer: $(tr '\n' ' ' <<<"$ro" | head -c 200)"
     return 1
   }
   status=$(echo "SHOW $words STATUS" | "$CLIENT" --defaults-extra-file="$PEER_CLIENT_CNF" --vertical 2>/dev/null) || {

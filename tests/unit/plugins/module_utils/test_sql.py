@@ -133,6 +133,11 @@ def test_errant_gtids(variables, expected):
      None, sql.BINLOGS_PURGED),
     ({"last_io_errno": 1236, "last_io_error": "Could not find GTID state requested by slave in any binlog files."},
      None, sql.BINLOGS_PURGED),
+    ({"last_io_errno": 13114, "last_io_error": "Got fatal error 1236 from source when reading data from binary log: "
+      "'Cannot replicate because the source purged required binary logs.'"}, None, sql.BINLOGS_PURGED),
+    ({"last_io_errno": 13114, "last_io_error": "Got fatal error 1236 from source when reading data from binary log: "
+      "'Replica has more GTIDs than the source has, using the source's SERVER_UUID.'"}, None, sql.ERRANT_TRANSACTIONS),
+    ({"last_io_errno": 13114, "last_io_error": "Got fatal error 1159 from source"}, None, None),
     ({"last_io_errno": 1236, "last_io_error": "Replica has more GTIDs than the source has, using the source's SERVER_UUID."},
      None, sql.ERRANT_TRANSACTIONS),
     ({"last_io_errno": 1236, "last_io_error": "requested to start from GTID 0-102-9, which is not in the master's binlog"},
