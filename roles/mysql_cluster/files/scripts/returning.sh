@@ -199,10 +199,17 @@ peer_health() {
   local status words=SLAVE ro io sqlt ioe sqle lag
   [ "$REPLICA_WORDS" = replica ] && words=REPLICA
   write_peer_cnf "$PEER_CLIENT_CNF" "$1"
-  ro=$(echo "SELECT @@GLOBAL.read_only" | sql "$PEER_CLIENT_CNF" 2>&1) || {
-    echo "does not answer: $(tr '\n' ' ' <<<"$ro" | head -c 200)"
-    return 1
-  }
+  # Seen here: a pod's first connections, right after it starts, may be
+  # refused by peers that serve everyone else; ask a few times.
+  local try
+  for try in 1 2 3; do
+    ro=$(echo "SELECT @@GLOBAL.read_only" | sql "$PEER_CLIENT_CNF" 2>&1) && break
+    [ "$try" -lt 3 ] || {
+      echo "does not answer: $(tr '\n' ' ' <<<"$ro" | head -c 200)"
+      return 1
+    }
+    sleep 2
+  done
   status=$(echo "SHOW $words STATUS" | "$CLIENT" --defaults-extra-file="$PEER_CLIENT_CNF" --vertical 2>/dev/null) || {
     echo "cannot read its replica status"
     return 1
@@ -239,6 +246,8 @@ peer_health() {
 # only when there is none.
 find_donors() {
   local i misses=0 host why healthy=()
+  # Once the primary answers, this pod's own connections work too.
+  peer_answers "$PRIMARY_HOST" 60 || log "the primary $PRIMARY_HOST does not answer yet"
   for ((i = 1; i <= 50 && misses < 3; i++)); do
     [ "$i" -ne "$ORDINAL" ] || continue
     host="$NAME-$i.$SERVICE"
