@@ -22,7 +22,8 @@ field() {
 # MySQL 8.0+ reports the source's error 1236 as its own 13114.
 broken_hint() {
   local text
-  text=$(field Last_IO_Error) || true
+  # The whole message: it holds ': ' itself, where field would cut it.
+  text=$(awk '{ sub(/^ +/, "") } /^Last_IO_Error: / { sub(/^Last_IO_Error: /, ""); print; exit }' <<<"$STATUS")
   if [ "$1" = 1236 ] || { [ "$1" = 13114 ] && [[ $text == *"error 1236"* ]]; }; then
     printf '%s' ": the primary cannot serve this replica's position (error 1236: binary logs purged, or it holds transactions the primary lacks: $text); it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true"
   fi
