@@ -14,7 +14,8 @@ from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.k8s import K8s, K8sError
 from ansible_collections.stateful.mysql.plugins.module_utils.sql import (
-    is_on, normalize_binlog_status, normalize_replica_status, primary_problems, replica_problems,
+    BINLOGS_PURGED, RECOPY_HINT, broken_reason, errant_gtids, is_on, normalize_binlog_status,
+    normalize_replica_status, primary_problems, replica_problems,
 )
 
 
@@ -110,6 +111,7 @@ def server_status(cluster, target, max_lag):
         "ordinal": target.ordinal,
         "expected_role": target.expected_role,
         "reachable": False,
+        "broken": None,
     }
     try:
         conn = cluster.connection(target)
@@ -166,6 +168,14 @@ def server_status(cluster, target, max_lag):
         problems = ["no replication source configured (expected a replica)"]
     else:
         problems = replica_problems(replica, max_lag)
+        errant = errant_gtids(variables)
+        if errant:
+            problems.append("errant transactions: %s written on this replica, which the primary lacks" % errant)
+        report["broken"] = broken_reason(replica, errant)
+        if report["broken"] == BINLOGS_PURGED:
+            problems.append("the primary no longer holds the binary logs this replica needs (source error 1236): " + RECOPY_HINT)
+        elif report["broken"]:
+            problems.append("it holds transactions the primary lacks: " + RECOPY_HINT)
     report["problems"] = problems
     report["healthy"] = not problems
     return report
@@ -175,6 +185,11 @@ def cluster_status(cluster, max_lag):
     """``(all_healthy, [server reports])`` in ordinal order."""
     reports = [server_status(cluster, t, max_lag) for t in cluster.targets]
     return all(r["healthy"] for r in reports), reports
+
+
+def broken_servers(reports):
+    """Replicas that waiting cannot heal, with the reason."""
+    return [dict(name=r["name"], reason=r["broken"], problems=r["problems"]) for r in reports if r.get("broken")]
 
 
 def unhealthy_summary(reports):

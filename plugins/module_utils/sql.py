@@ -117,6 +117,7 @@ class Dialect(object):
             cols += [
                 "@@GLOBAL.gtid_mode AS gtid_mode",
                 "@@GLOBAL.gtid_executed AS gtid_executed",
+                "@@GLOBAL.server_uuid AS server_uuid",
             ]
         return "SELECT " + ", ".join(cols)
 
@@ -270,6 +271,51 @@ def replica_problems(status, max_lag):
     elif max_lag is not None and lag > max_lag:
         reasons.append("lag %ss > max_lag %ss" % (lag, max_lag))
     return reasons
+
+
+# Why a replica will not heal by waiting; it needs a fresh copy.
+BINLOGS_PURGED = "binlogs_purged"
+ERRANT_TRANSACTIONS = "errant_transactions"
+_DIVERGED_RE = re.compile(r"more GTIDs than|which is not in the master's binlog", re.I)
+RECOPY_HINT = "it needs a re-copy (the mysql_cluster role does that with mysql_cluster_recopy_broken_replicas=true)"
+
+
+def errant_gtids(variables, server_id=None):
+    """GTIDs a replica wrote itself (never legitimate without failover):
+    MySQL: entries of its own server_uuid in gtid_executed; MariaDB: entries
+    of its own server_id in gtid_binlog_pos. Returns the text, or None."""
+    def text(value):
+        value = _text(value)
+        return value.replace("\n", "").replace(" ", "") if isinstance(value, str) else ""
+    uuid = text(variables.get("server_uuid"))
+    if uuid:
+        own = [e for e in text(variables.get("gtid_executed")).split(",") if e.lower().startswith(uuid.lower() + ":")]
+        return ",".join(own) or None
+    if server_id is None and variables.get("server_id") is not None:
+        server_id = variables["server_id"]
+    if server_id is not None and "gtid_binlog_pos" in variables:
+        own = [e for e in text(variables.get("gtid_binlog_pos")).split(",")
+               if len(e.split("-")) == 3 and e.split("-")[1] == str(server_id)]
+        return ",".join(own) or None
+    return None
+
+
+def broken_reason(status, errant=None):
+    """Why a replica cannot heal by waiting (``BINLOGS_PURGED`` or
+    ``ERRANT_TRANSACTIONS``), or None. Error 1236 stops the IO thread for good:
+    the source cannot serve the replica's position."""
+    if errant:
+        return ERRANT_TRANSACTIONS
+    status = status or {}
+    # MySQL 8.0+ wraps the source's 1236 in its own 13114 ("Got fatal error 1236 from source ...").
+    if status.get("last_io_errno") == 1236 or (
+            status.get("last_io_errno") == 13114 and "error 1236" in (status.get("last_io_error") or "")):
+        # MySQL: "Replica has more GTIDs than the source has"; MariaDB:
+        # "requested to start from GTID ..., which is not in the master's binlog".
+        if _DIVERGED_RE.search(status.get("last_io_error") or ""):
+            return ERRANT_TRANSACTIONS
+        return BINLOGS_PURGED
+    return None
 
 
 def primary_problems(variables, replica_rows):

@@ -23,6 +23,9 @@ description:
     and has no replication source configured.
   - With O(wait=true) the module waits until every server is healthy and fails on timeout,
     naming each unhealthy server and why.
+  - A replica that waiting cannot heal (its IO thread stopped on error 1236 because the primary
+    purged the binary logs it needs, or it holds errant transactions of its own) ends the wait at once,
+    and the module fails naming it, the reason and the remedy (a re-copy). See RV(broken).
   - The module only reads; it never changes a server or a Kubernetes object.
 author:
   - stateful.mysql developers (@stateful-mysql)
@@ -111,6 +114,14 @@ elapsed:
   returned: always
   type: float
   sample: 4.21
+broken:
+  description:
+    - The replicas that waiting cannot heal, each with C(reason) (C(binlogs_purged) or
+      C(errant_transactions)) and its problems. They need a fresh copy.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "mysql-2", "reason": "binlogs_purged", "problems": ["IO thread not running (No): error 1236: ..."]}]
 unhealthy:
   description: The servers that are not healthy, each with its reasons.
   returned: always
@@ -148,6 +159,10 @@ servers:
       description: Whether the server passes the readiness rules.
       type: bool
       sample: true
+    broken:
+      description: C(binlogs_purged) or C(errant_transactions) when waiting cannot heal this replica, else null.
+      type: str
+      sample: binlogs_purged
     problems:
       description: Why the server is not healthy; empty when it is.
       type: list
@@ -270,7 +285,7 @@ from ansible_collections.stateful.mysql.plugins.module_utils.args import (
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR
 from ansible_collections.stateful.mysql.plugins.module_utils.replication import (
-    Cluster, cluster_status, format_table, unhealthy_summary, wait_until,
+    Cluster, broken_servers, cluster_status, format_table, unhealthy_summary, wait_until,
 )
 
 
@@ -298,15 +313,21 @@ def main():
                 lambda: _check(cluster, p["max_lag"]), 0)
     finally:
         cluster.close()
+    broken = broken_servers(servers)
     result = dict(
         changed=False,
         healthy=healthy,
         elapsed=round(elapsed, 3),
         servers=servers,
+        broken=broken,
         unhealthy=[dict(name=s["name"], problems=s["problems"]) for s in servers if not s["healthy"]],
         table=format_table(servers),
         queries=cluster.queries,
     )
+    if p["wait"] and broken:
+        module.fail_json(msg="replication of StatefulSet %s/%s: waiting cannot heal %s: %s"
+                         % (p["namespace"], p["name"], ", ".join(b["name"] for b in broken),
+                            unhealthy_summary(servers)), **result)
     if p["wait"] and not healthy:
         module.fail_json(msg="replication of StatefulSet %s/%s not healthy after %ss: %s"
                          % (p["namespace"], p["name"], p["wait_timeout"], unhealthy_summary(servers)), **result)
@@ -314,8 +335,9 @@ def main():
 
 
 def _check(cluster, max_lag):
+    # A broken replica ends the wait: waiting longer cannot heal it.
     healthy, servers = cluster_status(cluster, max_lag)
-    return healthy, (healthy, servers)
+    return healthy or bool(broken_servers(servers)), (healthy, servers)
 
 
 if __name__ == "__main__":

@@ -67,12 +67,19 @@ def test_templates_render_and_validate(tmp_path, case):
         assert ("gtid-mode=ON" in common) == case["expect"]["gtid"]
     else:
         assert "gtid-strict-mode=ON" in common
+    # Binary logs are kept a bounded number of days (7 unless set).
+    days = v.get("mysql_cluster_binlog_expire_days", 7)
+    if flavor == "mysql" and not case["expect"]["gtid"]:
+        assert "expire-logs-days=%d\n" % days in common
+    else:
+        assert "binlog-expire-logs-seconds=%d\n" % (days * 86400) in common
     extra = objects[("ConfigMap", name + "-config")]["data"]["extra.cnf"]
     for key, value in v.get("mysql_cluster_server_config", {}).items():
         assert "%s=%s" % (key, value) in extra
 
     scripts = objects[("ConfigMap", name + "-scripts")]["data"]
-    assert set(scripts) == {"lib.sh", "backup-info.sh", "init.sh", "server.sh", "probe.sh", "donor.sh", "donor-stream.sh"}
+    assert set(scripts) == {"lib.sh", "backup-info.sh", "init.sh", "server.sh", "probe.sh", "donor.sh", "donor-stream.sh",
+                            "returning.sh", "mark-recopy.sh"}
     on_disk = open(os.path.join(ROOT, "roles/mysql_cluster/files/scripts/init.sh")).read()
     assert scripts["init.sh"] == on_disk.rstrip("\n")
 

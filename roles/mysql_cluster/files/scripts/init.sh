@@ -9,6 +9,8 @@
 source /etc/stateful-mysql/scripts/lib.sh
 # shellcheck source=backup-info.sh
 source /etc/stateful-mysql/scripts/backup-info.sh
+# shellcheck source=returning.sh
+source /etc/stateful-mysql/scripts/returning.sh
 
 # As PID 1, bash would ignore SIGTERM: stop at once instead (no done-marker,
 # so the next start redoes the copy).
@@ -161,8 +163,10 @@ wait_for_primary_dns() {
 }
 
 # MySQL 8.4/9.7: the CLONE plugin, into a server that holds nothing yet.
+# A donor serves one CLONE at a time (InnoDB's MAX_CLONES is 1: error 3634
+# to any other): the donors are tried in turn, then waited for.
 copy_by_clone() {
-  local donor rc out
+  local donor rc out waited_since=$SECONDS
   initialize_datadir
   # CLONE connects out to the donor; the server listens on loopback only.
   start_temp_server --bind-address=127.0.0.1 --port="$TEMP_PORT" \
@@ -170,30 +174,45 @@ copy_by_clone() {
   [ -z "$(echo 'SELECT @@GLOBAL.gtid_executed' | sql "$NOPASS_CNF")" ] ||
     die "refusing to clone into a server that already holds transactions"
   donor=$(sql_quote "$(secret clone-password)")
-  event "clone started from $PRIMARY_HOST:$PORT"
-  set +e
-  # REQUIRE SSL: over TLS, the donor checked against the cluster CA
-  # (clone_ssl_ca/cert/key in common.cnf).
-  out=$(sql "$NOPASS_CNF" 2>&1 <<SQL
-SET GLOBAL clone_valid_donor_list = '$PRIMARY_HOST:$PORT';
-CLONE INSTANCE FROM '$DONOR_USER'@'$PRIMARY_HOST':$PORT IDENTIFIED BY $donor REQUIRE SSL;
+  while :; do
+    for COPY_DONOR in "${DONORS[@]}"; do
+      event "clone started from $COPY_DONOR:$PORT"
+      set +e
+      # REQUIRE SSL: over TLS, the donor checked against the cluster CA
+      # (clone_ssl_ca/cert/key in common.cnf).
+      out=$(sql "$NOPASS_CNF" 2>&1 <<SQL
+SET GLOBAL clone_valid_donor_list = '$COPY_DONOR:$PORT';
+CLONE INSTANCE FROM '$DONOR_USER'@'$COPY_DONOR':$PORT IDENTIFIED BY $donor REQUIRE SSL;
 SQL
-  )
-  rc=$?
-  set -e
+      )
+      rc=$?
+      set -e
+      # ERROR 3634: the donor serves another clone now; nothing was copied.
+      if [ "$rc" -ne 0 ] && grep -q '3634' <<<"$out"; then
+        event "clone from $COPY_DONOR refused: busy serving another clone (error 3634), nothing copied"
+        continue
+      fi
+      break 2
+    done
+    [ $((SECONDS - waited_since)) -lt "$DONOR_WAIT" ] ||
+      die "every donor (${DONORS[*]}) stayed busy for ${DONOR_WAIT}s"
+    log "every donor (${DONORS[*]}) is busy serving a clone; waiting 10 s and asking again"
+    sleep 10
+    find_donors
+  done
   # ERROR 3707 means the clone finished and the server wants a restart that
   # nothing here supervises: we restart it ourselves below.
   if [ "$rc" -ne 0 ] && ! grep -q '3707' <<<"$out"; then
     kill "$TEMP_PID" 2>/dev/null || true
     wait_temp_exit
-    die "CLONE from $PRIMARY_HOST failed: $out"
+    die "CLONE from $COPY_DONOR failed: $out"
   fi
   wait_temp_exit
   start_temp_server --skip-networking --skip-replica-start --super-read-only=OFF
   local state
   state=$(echo "SELECT STATE FROM performance_schema.clone_status" | sql "$ROOT_CNF")
   [ "$state" = Completed ] || die "clone status is '$state', not Completed"
-  event "clone completed"
+  event "clone completed (donor $COPY_DONOR)"
 }
 
 # MariaDB (mariadb-backup) and MySQL 5.7 (xtrabackup): receive the donor's
@@ -203,10 +222,11 @@ copy_by_stream() {
   [ -n "$STREAM_TOOL" ] || die "the image lacks the backup tool or its stream extractor (mariadb-backup/mbstream or xtrabackup/xbstream)"
   command -v socat >/dev/null || die "the image lacks socat, needed to receive the backup stream"
   mkdir -p "$DATADIR"
-  event "backup stream started from $PRIMARY_HOST:$DONOR_PORT"
-  socat -u "OPENSSL:$PRIMARY_HOST:$DONOR_PORT,cert=$TLS_DIR/tls.crt,key=$TLS_DIR/tls.key,cafile=$TLS_DIR/ca.crt,commonname=$PEER_CN" STDOUT |
+  COPY_DONOR=${DONORS[0]}
+  event "backup stream started from $COPY_DONOR:$DONOR_PORT"
+  socat -u "OPENSSL:$COPY_DONOR:$DONOR_PORT,cert=$TLS_DIR/tls.crt,key=$TLS_DIR/tls.key,cafile=$TLS_DIR/ca.crt,commonname=$PEER_CN" STDOUT |
     "$STREAM_TOOL" -x -C "$DATADIR" ||
-    die "receiving the backup stream from $PRIMARY_HOST failed (see above)"
+    die "receiving the backup stream from $COPY_DONOR failed (see above)"
   # Check the copy before preparing it, and say what is missing.
   check_backup "$DATADIR" || die "$BACKUP_PROBLEM"
   "$BACKUP_TOOL" --prepare --target-dir="$DATADIR" 2>"$TMPDIR/prepare.log" ||
@@ -263,6 +283,8 @@ SQL
 
 copy_replica() {
   wait_for_primary_dns
+  find_donors
+  log "donors, in the order asked: ${DONORS[*]}"
   case $COPY_METHOD in
   clone) copy_by_clone ;;
   mariabackup | xtrabackup) copy_by_stream ;;
@@ -279,6 +301,14 @@ main() {
   write_client_cnf "$ROOT_CNF" root root-password "$TEMP_SOCKET"
   prepare_data_root
   if [ -f "$STATE_DIR/done" ]; then
+    if [ "$ORDINAL" -gt 0 ]; then
+      # A returning replica: resume only what the primary can still serve.
+      returning_replica_check
+      if [ -n "$RECOPY_REASON" ]; then
+        recopy_replica "$RECOPY_REASON"
+        return 0
+      fi
+    fi
     log "data present (done-marker found): nothing to copy, not re-pointing"
     return 0
   fi

@@ -103,6 +103,34 @@ write_client_cnf() {
   )
 }
 
+# peer_tls_options: [client] lines for connections to another pod's server:
+# TLS, the peer's certificate checked against the cluster CA and its name
+# (<pod>.<service>.<namespace>.svc, see pod_host), for every peer connection.
+peer_tls_options() {
+  printf 'ssl-ca=%s\n' "$TLS_DIR/ca.crt"
+  if [ "$FLAVOR" = mariadb ]; then
+    printf 'ssl-verify-server-cert\n'
+  else
+    printf 'ssl-mode=VERIFY_IDENTITY\n'
+  fi
+}
+
+# write_peer_cnf FILE HOST [USER] [SECRET_KEY]: an option file (only root
+# reads it) for SQL over TCP to another pod's server; root by default.
+write_peer_cnf() {
+  local file=$1 host=$2 user=${3:-root} key=${4:-root-password}
+  mkdir -p "$CLIENT_DIR"
+  chmod 700 "$CLIENT_DIR"
+  (
+    umask 077
+    {
+      printf '[client]\nuser=%s\nhost=%s\nport=%s\nprotocol=TCP\nconnect-timeout=5\n' "$user" "$host" "$PORT"
+      printf 'password=%s\n' "$(opt_quote "$(secret "$key")")"
+      peer_tls_options
+    } >"$file"
+  )
+}
+
 # sql CNF: run SQL from stdin over the socket named in CNF.
 sql() {
   local cnf=$1

@@ -22,6 +22,30 @@ field() {
   return 1
 }
 
+# Why a stopped replica will not heal by waiting, for the probe's message
+# (the pod's events) and the role's wait step, which can re-copy it.
+# MySQL 8.0+ reports the source's error 1236 as its own 13114.
+broken_hint() {
+  local text
+  # The whole message: it holds ': ' itself, where field would cut it.
+  text=$(awk '{ sub(/^ +/, "") } /^Last_IO_Error: / { sub(/^Last_IO_Error: /, ""); print; exit }' <<<"$STATUS")
+  if [ "$1" = 1236 ] || { [ "$1" = 13114 ] && [[ $text == *"error 1236"* ]]; }; then
+    printf '%s' ": the primary cannot serve this replica's position (error 1236: binary logs purged, or it holds transactions the primary lacks: $text); it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true"
+  fi
+}
+
+# Transactions of this server's own identity: written on the replica, not
+# replicated (no failover here, so never legitimate).
+errant_check() {
+  local own
+  if [ "$FLAVOR" = mariadb ]; then
+    own=$(echo 'SELECT @@GLOBAL.gtid_binlog_pos' | sql "$CNF")
+    ! grep -Eq "(^|,)[0-9]+-$SERVER_ID-[0-9]+" <<<"${own//[[:space:]]/}"
+  else
+    [ "$(echo 'SELECT LOCATE(@@GLOBAL.server_uuid, @@GLOBAL.gtid_executed) > 0' | sql "$CNF")" = 0 ]
+  fi || die "errant transactions: this replica wrote transactions of its own that the primary lacks; it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true"
+}
+
 ready_replica() {
   local ro io sqlt ioe sqle lag
   ro=$(echo "SELECT @@GLOBAL.$READ_ONLY_VAR" | sql "$CNF")
@@ -49,9 +73,10 @@ ready_replica() {
       die "IO thread is '$io' (errno $ioe) and the data is $((now - fresh))s old, over ${MAX_LAG_SECONDS}s"
     return 0
   fi
-  [ "$io" = Yes ] || die "IO thread is '$io' (errno $ioe)"
+  [ "$io" = Yes ] || die "IO thread is '$io' (errno $ioe)$(broken_hint "$ioe")"
   case $lag in '' | NULL | *[!0-9]*) die "lag unknown ('$lag')" ;; esac
   [ "$lag" -le "$MAX_LAG_SECONDS" ] || die "lag ${lag}s is over ${MAX_LAG_SECONDS}s"
+  errant_check
   echo $(($(date +%s) - lag)) >"$FRESH_FILE.tmp" && mv -f "$FRESH_FILE.tmp" "$FRESH_FILE"
 }
 

@@ -109,3 +109,41 @@ def test_render_query_masks_secrets():
 def test_option_file_escapes():
     body = sql.option_file("root", 'a"b\\c #d\ne\'f', {"host": "mysql-read"})
     assert body == '[client]\nuser="root"\npassword="a\\"b\\\\c #d\\ne\'f"\nhost="mysql-read"\n'
+
+
+# A replica that waiting cannot heal: named, with the reason, for a re-copy.
+UUID = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+
+
+@pytest.mark.parametrize("variables, expected", [
+    ({"server_uuid": UUID, "gtid_executed": "aaaaaaaa-0000-0000-0000-000000000001:1-20"}, None),
+    ({"server_uuid": UUID, "gtid_executed": "aaaaaaaa-0000-0000-0000-000000000001:1-20,\n%s:1-2" % UUID}, UUID + ":1-2"),
+    ({"server_id": 102, "gtid_binlog_pos": "0-100-20"}, None),
+    ({"server_id": 102, "gtid_binlog_pos": "0-100-20,1-102-3"}, "1-102-3"),
+    ({"server_id": 102, "gtid_binlog_pos": ""}, None),
+    ({"server_id": 102}, None),
+])
+def test_errant_gtids(variables, expected):
+    assert sql.errant_gtids(variables) == expected
+
+
+@pytest.mark.parametrize("status, errant, expected", [
+    ({"last_io_errno": 0}, None, None),
+    ({"last_io_errno": 2003, "last_io_error": "can't connect"}, None, None),
+    ({"last_io_errno": 1236, "last_io_error": "Cannot replicate because the source purged required binary logs."},
+     None, sql.BINLOGS_PURGED),
+    ({"last_io_errno": 1236, "last_io_error": "Could not find GTID state requested by slave in any binlog files."},
+     None, sql.BINLOGS_PURGED),
+    ({"last_io_errno": 13114, "last_io_error": "Got fatal error 1236 from source when reading data from binary log: "
+      "'Cannot replicate because the source purged required binary logs.'"}, None, sql.BINLOGS_PURGED),
+    ({"last_io_errno": 13114, "last_io_error": "Got fatal error 1236 from source when reading data from binary log: "
+      "'Replica has more GTIDs than the source has, using the source's SERVER_UUID.'"}, None, sql.ERRANT_TRANSACTIONS),
+    ({"last_io_errno": 13114, "last_io_error": "Got fatal error 1159 from source"}, None, None),
+    ({"last_io_errno": 1236, "last_io_error": "Replica has more GTIDs than the source has, using the source's SERVER_UUID."},
+     None, sql.ERRANT_TRANSACTIONS),
+    ({"last_io_errno": 1236, "last_io_error": "requested to start from GTID 0-102-9, which is not in the master's binlog"},
+     None, sql.ERRANT_TRANSACTIONS),
+    ({"last_io_errno": 0}, "0-102-9", sql.ERRANT_TRANSACTIONS),
+])
+def test_broken_reason(status, errant, expected):
+    assert sql.broken_reason(status, errant) == expected

@@ -74,3 +74,14 @@ def test_wait_until_healthy(fake, capsys):
                         check_mode=True)
     assert result["healthy"] is True and 0.9 <= result["elapsed"] < 5
     assert result["queries"] == ["SHOW REPLICA STATUS"]
+
+
+def test_broken_replica_ends_the_wait_at_once(fake, capsys):
+    broken = dict(report("mysql-2", 2, ["IO thread not running (No): error 1236: purged",
+                                        "the primary no longer holds the binary logs this replica needs"]),
+                  broken="binlogs_purged")
+    fake([[report("mysql-0", 0, []), report("mysql-1", 1, []), broken]])
+    result = run_module(replication_status, dict(ARGS, wait=True, wait_timeout=60, wait_sleep=1), capsys)
+    assert result["failed"] is True and result["elapsed"] < 5
+    assert result["msg"].startswith("replication of StatefulSet db/mysql: waiting cannot heal mysql-2: mysql-2: IO thread")
+    assert result["broken"] == [{"name": "mysql-2", "reason": "binlogs_purged", "problems": broken["problems"]}]

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# A replica's dealings with its peers, sourced by init.sh: may a returning
+# replica (kept volume, done-marker) resume by replication alone, and which
+# peers may a new copy come from. The init container logs in to peers as
+# root over TCP (write_peer_cnf): it already holds root's password, and the
+# checks read replica status and binary log lists, which neither the
+# replication user (REPLICATION SLAVE only) nor the donor user may. Only
+# reads are sent. mariadb_gtid_verdict is pure and unit-tested on its own.
+
+PEER_CLIENT_CNF=${CLIENT_DIR:-/run/stateful-mysql/client}/peer.cnf
+# Seconds a returning replica waits for the primary before it starts
+# unchecked (replication retries; nothing is wiped).
+PRIMARY_CHECK_WAIT=${PRIMARY_CHECK_WAIT:-90}
+# Seconds a new replica waits, in all, for a donor to be free.
+DONOR_WAIT=${DONOR_WAIT:-3600}
+
+# peer_sql HOST: SQL from stdin on HOST's server.
+peer_sql() {
+  write_peer_cnf "$PEER_CLIENT_CNF" "$1"
+  sql "$PEER_CLIENT_CNF"
+}
+
+# peer_answers HOST SECONDS: HOST resolves and its server answers.
+peer_answers() {
+  local host=$1 until=$((SECONDS + $2))
+  while :; do
+    if getent hosts "$host" >/dev/null 2>&1 && echo 'SELECT 1' | peer_sql "$host" >/dev/null 2>&1; then
+      return 0
+    fi
+    [ "$SECONDS" -lt "$until" ] || return 1
+    sleep 3
+  done
+}
+
+# gtid_entry LIST DOMAIN: "server_id seq_no" of DOMAIN in a MariaDB GTID list.
+gtid_entry() {
+  local e d s n IFS=,
+  for e in ${1//[[:space:]]/}; do
+    IFS=- read -r d s n <<<"$e"
+    if [ "$d" = "$2" ]; then
+      printf '%s %s\n' "$s" "$n"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# mariadb_gtid_verdict SLAVE_POS BINLOG_POS OWN_SERVER_ID PRIMARY_BINLOG_POS FIRST_GTID_LIST
+# A returning MariaDB replica may resume when it holds nothing the primary
+# lacks (no GTID of its own server_id, no domain ahead of or beside the
+# primary's) and the primary's oldest binary log starts at or before its
+# position (the Gtid_list that opens that log). Prints why not, fails then.
+mariadb_gtid_verdict() {
+  local slave=${1//[[:space:]]/} binlog=${2//[[:space:]]/} own=$3
+  local primary=${4//[[:space:]]/} first=${5//[[:space:]]/}
+  local e d s n ps pn mine IFS=,
+  for e in $binlog; do
+    IFS=- read -r d s n <<<"$e"
+    if [ "$s" = "$own" ]; then
+      echo "errant transactions: $e was written on this replica (server_id $own), not replicated from the primary"
+      return 1
+    fi
+  done
+  for e in $slave; do
+    IFS=- read -r d s n <<<"$e"
+    if ! IFS=' ' read -r ps pn < <(gtid_entry "$primary" "$d"); then
+      echo "holds $e in GTID domain $d, of which the primary's binary logs have nothing ($primary)"
+      return 1
+    fi
+    if [ "$n" -gt "$pn" ] || { [ "$n" -eq "$pn" ] && [ "$s" != "$ps" ]; }; then
+      echo "holds $e, which the primary (at $d-$ps-$pn) lacks"
+      return 1
+    fi
+  done
+  for e in $first; do
+    IFS=- read -r d s n <<<"$e"
+    mine=0
+    if IFS=' ' read -r ps pn < <(gtid_entry "$slave" "$d"); then mine=$pn; fi
+    if [ "$mine" -lt "$n" ]; then
+      echo "binary logs purged: the primary's oldest binary log starts after $e, this replica is at seq_no $mine of domain $d"
+      return 1
+    fi
+  done
+  return 0
+}
+
+# A GTID set or list, checked before it goes into SQL text.
+gtid_text_ok() { [[ $1 =~ ^[A-Za-z0-9_:,-]*$ ]]; }
+
+# Local state of a returning replica, read from a private server with
+# replication held back.
+read_local_gtid() {
+  local skip=--skip-replica-start
+  [ "$FLAVOR" = mariadb ] && skip=--skip-slave-start
+  start_temp_server --skip-networking "$skip"
+  if [ "$FLAVOR" = mariadb ]; then
+    LOCAL_SLAVE_POS=$(echo 'SELECT @@GLOBAL.gtid_slave_pos' | sql "$ROOT_CNF")
+    LOCAL_BINLOG_POS=$(echo 'SELECT @@GLOBAL.gtid_binlog_pos' | sql "$ROOT_CNF")
+  else
+    LOCAL_GTID=$(printf '%s\n' "SELECT REPLACE(@@GLOBAL.gtid_executed, '\\n', '')" | sql "$ROOT_CNF")
+  fi
+  stop_temp_server "$ROOT_CNF"
+}
+
+# mysql_gtid_verdict: the primary compares (GTID_SUBSET) this replica's
+# gtid_executed with its own gtid_executed and gtid_purged.
+mysql_gtid_verdict() {
+  local out extra missing
+  gtid_text_ok "$LOCAL_GTID" || {
+    echo "unreadable gtid_executed '$LOCAL_GTID'"
+    return 1
+  }
+  out=$(peer_sql "$PRIMARY_HOST" <<SQL
+SELECT REPLACE(CONCAT(GTID_SUBTRACT('$LOCAL_GTID', @@GLOBAL.gtid_executed), '|',
+                      GTID_SUBTRACT(@@GLOBAL.gtid_purged, '$LOCAL_GTID')), '\\n', '');
+SQL
+  ) || {
+    echo "cannot compare GTID sets on $PRIMARY_HOST"
+    return 2
+  }
+  # '|', not a tab: read would merge an empty first field into the second.
+  IFS='|' read -r extra missing <<<"$out"
+  if [ -n "$extra" ]; then
+    echo "errant transactions: holds $extra, which the primary lacks"
+    return 1
+  fi
+  if [ -n "$missing" ]; then
+    echo "binary logs purged: the primary no longer has $missing, which this replica needs"
+    return 1
+  fi
+  return 0
+}
+
+# The primary's GTID position and the Gtid_list opening its oldest binary log.
+read_primary_mariadb() {
+  local first
+  PRIMARY_BINLOG_POS=$(echo 'SELECT @@GLOBAL.gtid_binlog_pos' | peer_sql "$PRIMARY_HOST") || return 1
+  first=$(echo 'SHOW BINARY LOGS' | peer_sql "$PRIMARY_HOST" | awk 'NR == 1 { print $1 }') || return 1
+  [[ $first =~ ^[A-Za-z0-9_.-]+$ ]] || return 1
+  PRIMARY_FIRST_LIST=$(echo "SHOW BINLOG EVENTS IN '$first' LIMIT 4" | peer_sql "$PRIMARY_HOST" |
+    awk -F'\t' '$3 == "Gtid_list" { gsub(/[][]/, "", $6); print $6; exit }') || return 1
+  PRIMARY_FIRST_LOG=$first
+}
+
+# returning_replica_check: sets RECOPY_REASON when this volume's data cannot
+# resume by replication; leaves it empty to start as it is.
+# shellcheck disable=SC2034 # RECOPY_REASON is read by init.sh
+returning_replica_check() {
+  RECOPY_REASON=
+  if [ -f "$STATE_DIR/recopy" ]; then
+    RECOPY_REASON="re-copy requested: $(head -c 500 "$STATE_DIR/recopy" | tr '\n' ' ')"
+    return 0
+  fi
+  if ! peer_answers "$PRIMARY_HOST" "$PRIMARY_CHECK_WAIT"; then
+    event "returning replica: primary $PRIMARY_HOST did not answer within ${PRIMARY_CHECK_WAIT}s; starting unchecked, nothing wiped (replication retries)"
+    return 0
+  fi
+  read_local_gtid
+  local verdict rc=0
+  if [ "$FLAVOR" = mariadb ]; then
+    if ! read_primary_mariadb; then
+      event "returning replica: cannot read the binary logs of $PRIMARY_HOST; starting unchecked, nothing wiped"
+      return 0
+    fi
+    verdict=$(mariadb_gtid_verdict "$LOCAL_SLAVE_POS" "$LOCAL_BINLOG_POS" "$SERVER_ID" \
+      "$PRIMARY_BINLOG_POS" "$PRIMARY_FIRST_LIST") || rc=$?
+    [ "$rc" -ne 0 ] || verdict="at $LOCAL_SLAVE_POS; the primary is at $PRIMARY_BINLOG_POS, its oldest binary log $PRIMARY_FIRST_LOG starts at [${PRIMARY_FIRST_LIST}]"
+  else
+    verdict=$(mysql_gtid_verdict) || rc=$?
+    if [ "$rc" -eq 2 ]; then
+      event "returning replica: $verdict; starting unchecked, nothing wiped"
+      return 0
+    fi
+    [ "$rc" -ne 0 ] || verdict="gtid_executed ${LOCAL_GTID:-empty} is within the primary's, which still holds every binary log after it"
+  fi
+  if [ "$rc" -ne 0 ]; then
+    RECOPY_REASON=$verdict
+    return 0
+  fi
+  event "returning replica catches up by replication, no copy: $verdict"
+}
+
+# recopy_replica REASON: wipe this volume's data (ours: the done-marker says
+# so) and copy afresh. Marked in-progress first, so an interruption redoes it.
+recopy_replica() {
+  event "re-copy: $1"
+  touch "$STATE_DIR/in-progress"
+  rm -f "$STATE_DIR/done" "$STATE_DIR/recopy"
+  find "$DATADIR" -mindepth 1 -delete
+  copy_replica
+  touch "$STATE_DIR/done"
+  rm -f "$STATE_DIR/in-progress"
+  event "done-marker written"
+}
+
+# peer_health HOST: a Ready replica's state: read-only, both threads
+# running without error, lag within MAX_LAG_SECONDS. Prints why not.
+peer_health() {
+  local status words=SLAVE ro io sqlt ioe sqle lag
+  [ "$REPLICA_WORDS" = replica ] && words=REPLICA
+  write_peer_cnf "$PEER_CLIENT_CNF" "$1"
+  # Seen here: a pod's first connections, right after it starts, may be
+  # refused by peers that serve everyone else; ask a few times.
+  local try
+  for try in 1 2 3; do
+    ro=$(echo "SELECT @@GLOBAL.read_only" | sql "$PEER_CLIENT_CNF" 2>&1) && break
+    [ "$try" -lt 3 ] || {
+      echo "does not answer: $(tr '\n' ' ' <<<"$ro" | head -c 200)"
+      return 1
+    }
+    sleep 2
+  done
+  status=$(echo "SHOW $words STATUS" | "$CLIENT" --defaults-extra-file="$PEER_CLIENT_CNF" --vertical 2>/dev/null) || {
+    echo "cannot read its replica status"
+    return 1
+  }
+  pick() { awk -v k="$1" -v k2="$2" -F': ' '{ sub(/^ +/, "", $1) } $1 == k || $1 == k2 { print $2; exit }' <<<"$status"; }
+  io=$(pick Replica_IO_Running Slave_IO_Running)
+  sqlt=$(pick Replica_SQL_Running Slave_SQL_Running)
+  ioe=$(pick Last_IO_Errno Last_IO_Errno)
+  sqle=$(pick Last_SQL_Errno Last_SQL_Errno)
+  lag=$(pick Seconds_Behind_Source Seconds_Behind_Master)
+  case $ro in 1 | ON) ;; *)
+    echo "not read-only"
+    return 1
+    ;;
+  esac
+  if [ "$io" != Yes ] || [ "$sqlt" != Yes ] || [ "$ioe" != 0 ] || [ "$sqle" != 0 ]; then
+    echo "not replicating (IO '$io' errno '$ioe', SQL '$sqlt' errno '$sqle')"
+    return 1
+  fi
+  case $lag in '' | NULL | *[!0-9]*)
+    echo "lag unknown"
+    return 1
+    ;;
+  esac
+  [ "$lag" -le "$MAX_LAG_SECONDS" ] || {
+    echo "lag ${lag}s"
+    return 1
+  }
+}
+
+# find_donors: sets DONORS to the Ready replicas found through the headless
+# Service's DNS and a health check (DNS lists NotReady pods too), starting
+# at this pod's ordinal so that new replicas spread over them; the primary
+# only when there is none.
+find_donors() {
+  local i misses=0 host why healthy=()
+  # Once the primary answers, this pod's own connections work too.
+  peer_answers "$PRIMARY_HOST" 60 || log "the primary $PRIMARY_HOST does not answer yet"
+  for ((i = 1; i <= 50 && misses < 3; i++)); do
+    [ "$i" -ne "$ORDINAL" ] || continue
+    host=$(pod_host "$i")
+    if ! getent hosts "$host" >/dev/null 2>&1; then
+      misses=$((misses + 1))
+      continue
+    fi
+    misses=0
+    if why=$(peer_health "$host"); then
+      healthy+=("$host")
+    else
+      log "not a donor: $host ($why)"
+    fi
+  done
+  DONORS=()
+  if [ "${#healthy[@]}" -eq 0 ]; then
+    DONORS=("$PRIMARY_HOST")
+    return 0
+  fi
+  local start=$((ORDINAL % ${#healthy[@]}))
+  for ((i = 0; i < ${#healthy[@]}; i++)); do
+    DONORS+=("${healthy[$(((start + i) % ${#healthy[@]}))]}")
+  done
+}

@@ -1,0 +1,206 @@
+"""Returning replicas and new ones, on the local Kubernetes: a replica whose
+volume was kept comes back by replication alone when the primary can still
+serve it, and re-copies by itself (saying why) when it cannot; a replica
+stopped on error 1236 is named, then re-copied by the role when allowed; new
+replicas copy from Ready replicas, several at once with Parallel pods.
+
+One cluster per flavor (MySQL 9.7, MariaDB 11.8) serves the ordered steps;
+a separate small MySQL cluster serves the Parallel scale-out."""
+import os
+import time
+import uuid
+
+import pytest
+
+from kube import PREFIX, ROOT, Cluster, delete_namespace, deploy_args, run_playbook
+
+FLAVORS = [("mysql", "9.7"), ("mariadb", "11.8")]
+STATE = "/var/lib/mysql/.stateful-mysql"
+
+
+@pytest.fixture(scope="module", params=FLAVORS, ids=["%s-%s" % f for f in FLAVORS])
+def cluster(request, kube_ready, tmp_path_factory):
+    flavor, version = request.param
+    namespace = "%s-ret-%s-%s" % (PREFIX, flavor, version.replace(".", ""))
+    delete_namespace(namespace)
+    args = deploy_args(flavor, version, "db", namespace, str(tmp_path_factory.mktemp("vars")))
+    started = time.monotonic()
+    out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *args)
+    c = Cluster("db", namespace, flavor, version)
+    c.deploy_args = args
+    c.deploy_seconds = time.monotonic() - started
+    c.sql(c.pod(0), "CREATE DATABASE e2e; CREATE TABLE e2e.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))")
+    yield c
+    if os.environ.get("E2E_KEEP") != "1":
+        delete_namespace(namespace)
+
+
+def count(events, word):
+    return sum(1 for line in events.splitlines() if word in line)
+
+
+def copies(events):
+    return count(events, "clone started") - count(events, "refused: busy") + count(events, "backup stream started")
+
+
+def last_copy_source(events):
+    line = [x for x in events.splitlines() if "started from" in x and "refused" not in x][-1]
+    return line.split("started from ")[1].split(":")[0]
+
+
+def write_rows(c, n=20):
+    c.sql(c.pod(0), "INSERT INTO e2e.t (v) VALUES %s" % ", ".join("('%s')" % uuid.uuid4().hex for _ in range(n)))
+
+
+def checksums_equal(c, replicas, timeout=120):
+    """CHECKSUM TABLE equal on every pod (the replicas catch up first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sums = {c.pod(i): c.sql(c.pod(i), "CHECKSUM TABLE e2e.t").split("\t")[-1] for i in range(replicas)}
+        if len(set(sums.values())) == 1:
+            return sums
+        assert time.monotonic() < deadline, "checksums differ: %s" % sums
+        time.sleep(2)
+
+
+def scale(c, replicas, timeout=600):
+    """Change only the StatefulSet's replica count (PVCs are retained)."""
+    c.apps.patch_namespaced_stateful_set(c.name, c.namespace, {"spec": {"replicas": replicas}})
+    deadline = time.monotonic() + timeout
+    while len(c.pods()) != replicas:
+        assert time.monotonic() < deadline, "%s pods, not %s" % (len(c.pods()), replicas)
+        time.sleep(2)
+    c.wait_ready(replicas, timeout=timeout)
+
+
+def purge_primary_binlogs(c):
+    """Rotate the primary's binary log and purge every older one."""
+    c.sql(c.pod(0), "FLUSH BINARY LOGS")
+    current = c.sql(c.pod(0), "SHOW BINARY LOGS").splitlines()[-1].split("\t")[0]
+    # MariaDB keeps a log that a replica's dump thread still reads: ask again.
+    deadline = time.monotonic() + 60
+    while True:
+        c.sql(c.pod(0), "PURGE BINARY LOGS TO '%s'" % current)
+        if c.sql(c.pod(0), "SHOW BINARY LOGS").splitlines()[0].split("\t")[0] == current:
+            return
+        assert time.monotonic() < deadline, c.sql(c.pod(0), "SHOW BINARY LOGS")
+        time.sleep(2)
+
+
+def test_kept_volume_catches_up_without_a_copy(cluster):
+    c = cluster
+    write_rows(c)
+    checksums_equal(c, 3)
+    before = c.events(c.pod(2))
+    scale(c, 2)
+    write_rows(c)
+    scale(c, 3)
+    events = c.events(c.pod(2))
+    assert copies(events) == copies(before) == 1, events
+    assert count(events, "returning replica catches up by replication, no copy") == 1, events
+    assert count(events, "CHANGE:") == 1, events
+    checksums_equal(c, 3)
+
+
+def test_kept_volume_behind_purged_binlogs_recopies_by_itself(cluster):
+    c = cluster
+    scale(c, 2)
+    write_rows(c)
+    purge_primary_binlogs(c)
+    write_rows(c)
+    scale(c, 3)
+    events = c.events(c.pod(2))
+    assert copies(events) == 2, events
+    assert count(events, "re-copy: binary logs purged") == 1, events
+    # Copied from the Ready replica, not from the primary.
+    assert last_copy_source(events) == "%s-1.%s" % (c.name, c.name), events
+    checksums_equal(c, 3)
+
+
+def test_errant_transaction_on_kept_volume_recopies_by_itself(cluster):
+    c = cluster
+    # Written on the replica itself, into its binary log, before it leaves
+    # (MariaDB's local root holds READ_ONLY ADMIN).
+    errant = "CREATE TABLE e2e.errant (id INT PRIMARY KEY)"
+    if c.flavor == "mysql":
+        errant = "SET GLOBAL super_read_only = OFF; %s; SET GLOBAL super_read_only = ON" % errant
+    c.sql(c.pod(2), errant)
+    scale(c, 2)
+    write_rows(c)
+    scale(c, 3)
+    events = c.events(c.pod(2))
+    assert copies(events) == 3, events
+    assert count(events, "re-copy: errant transactions") == 1, events
+    assert c.sql(c.pod(2), "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'errant'") == "0"
+    checksums_equal(c, 3)
+
+
+def test_replica_stopped_on_1236_is_named_then_recopied_by_the_role(cluster):
+    c = cluster
+    words = "REPLICA" if c.flavor == "mysql" else "SLAVE"
+    before = copies(c.events(c.pod(2)))
+    c.sql(c.pod(2), "STOP %s IO_THREAD" % words)
+    write_rows(c)
+    purge_primary_binlogs(c)
+    write_rows(c)
+    c.sql(c.pod(2), "START %s IO_THREAD" % words)
+    deadline = time.monotonic() + 60
+    # MySQL 8.0+ reports the source's 1236 as 13114 "Got fatal error 1236 from source".
+    while "1236" not in c.replica_status(c.pod(2)).get("Last_IO_Error", ""):
+        assert time.monotonic() < deadline, c.replica_status(c.pod(2))
+        time.sleep(1)
+    # The readiness probe says why, in the pod's events too.
+    rc, out, err = c.exec(c.pod(2), ["bash", "/etc/stateful-mysql/scripts/probe.sh", "ready"])
+    assert rc != 0 and "1236" in err and "mysql_cluster_recopy_broken_replicas" in err, err
+    # Without leave, the role's wait step names the pod and the reason at once.
+    started = time.monotonic()
+    out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args, check=False)
+    assert recap.get("failed") == 1, out[-3000:]
+    flat = " ".join(out.split())  # Ansible's YAML output wraps long lines
+    assert "waiting cannot heal %s" % c.pod(2) in flat and "binlogs_purged" in flat, out[-3000:]
+    assert time.monotonic() - started < 240
+    # With leave, it re-copies that replica.
+    out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args,
+                              "-e", "mysql_cluster_recopy_broken_replicas=true")
+    assert recap["failed"] == 0, out[-3000:]
+    c.wait_ready(3)
+    events = c.events(c.pod(2))
+    assert count(events, "marked for a re-copy: binlogs_purged") == 1, events
+    assert count(events, "re-copy: re-copy requested: binlogs_purged") == 1, events
+    assert copies(events) == before + 1, events
+    checksums_equal(c, 3)
+
+
+def test_parallel_scale_out_copies_once_each(kube_ready, tmp_path):
+    """Parallel 3 -> 7 on MySQL: every new replica Ready on its first copy
+    attempt, the copies spread over the Ready replicas, a busy donor waited for."""
+    namespace = "%s-ret-parallel" % PREFIX
+    delete_namespace(namespace)
+    try:
+        args = deploy_args("mysql", "9.7", "par", namespace, str(tmp_path),
+                           {"mysql_cluster_pod_management_policy": "Parallel"})
+        out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *args)
+        c = Cluster("par", namespace, "mysql", "9.7")
+        c.sql(c.pod(0), "CREATE DATABASE e2e; CREATE TABLE e2e.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))")
+        write_rows(c, 200)
+        checksums_equal(c, 3)
+        started = time.monotonic()
+        scale(c, 7, timeout=900)
+        seconds = time.monotonic() - started
+        donors = {}
+        for i in range(3, 7):
+            pod = c.core.read_namespaced_pod(c.pod(i), namespace)
+            assert pod.status.init_container_statuses[0].restart_count == 0, c.pod(i)
+            assert all(s.restart_count <= 1 for s in pod.status.container_statuses), c.pod(i)
+            events = c.events(c.pod(i))
+            assert count(events, "clone completed") == 1, events
+            donor = [line for line in events.splitlines() if "clone completed" in line][0].split("donor ")[1]
+            donors.setdefault(donor.rstrip(")"), []).append(c.pod(i))
+        print("\nParallel 3 -> 7: %.0f s; copies by donor: %s" % (seconds, donors))
+        assert "%s-0.%s" % (c.name, c.name) not in donors, "copied from the primary although replicas were Ready"
+        assert len(donors) >= 2, "copies not spread: %s" % donors
+        write_rows(c)
+        checksums_equal(c, 7)
+    finally:
+        if os.environ.get("E2E_KEEP") != "1":
+            delete_namespace(namespace)
