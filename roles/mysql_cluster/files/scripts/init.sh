@@ -19,6 +19,9 @@ TEMP_PORT=33062
 TEMP_PID=
 ROOT_CNF=$CLIENT_DIR/root.cnf
 NOPASS_CNF=$CLIENT_DIR/nopass.cnf
+# ConfigMap <name>-state, one file per key: `initialised` once the role saw
+# the cluster run; `reseed-donor[-address]` while reseed_primary.yml runs.
+CLUSTER_STATE=/etc/stateful-mysql/state
 
 write_server_config() {
   local role=replica
@@ -39,7 +42,7 @@ write_server_config() {
 # reachable only through its own socket unless the caller opens a port.
 start_temp_server() {
   rm -f "$TEMP_SOCKET"
-  "$MYSQLD" --defaults-file="$CONF_DIR/my.cnf" --user=mysql \
+  "$MYSQLD" --defaults-file="$CONF_DIR/my.cnf" "${SERVER_USER_OPT[@]}" \
     --socket="$TEMP_SOCKET" --pid-file="$RUN_DIR/init.pid" \
     --read-only=OFF "$@" &
   TEMP_PID=$!
@@ -72,14 +75,14 @@ stop_temp_server() {
 
 initialize_datadir() {
   mkdir -p "$DATADIR"
-  chown mysql:mysql "$DATADIR"
+  chown_if_root mysql:mysql "$DATADIR"
   if [ "$FLAVOR" = mariadb ]; then
     local installer
     installer=$(command -v mariadb-install-db || command -v mysql_install_db) || die "no mariadb-install-db in the image"
-    "$installer" --defaults-file="$CONF_DIR/my.cnf" --user=mysql \
+    "$installer" --defaults-file="$CONF_DIR/my.cnf" "${SERVER_USER_OPT[@]}" \
       --auth-root-authentication-method=normal --skip-test-db >/dev/null
   else
-    "$MYSQLD" --defaults-file="$CONF_DIR/my.cnf" --user=mysql --initialize-insecure
+    "$MYSQLD" --defaults-file="$CONF_DIR/my.cnf" "${SERVER_USER_OPT[@]}" --initialize-insecure
   fi
 }
 
@@ -146,8 +149,9 @@ wait_for_primary_dns() {
 }
 
 # MySQL 8.4/9.7: the CLONE plugin, into a server that holds nothing yet.
+# copy_by_clone [DONOR_HOST]: the primary unless told otherwise.
 copy_by_clone() {
-  local donor rc out
+  local from=${1:-$PRIMARY_HOST} donor rc out
   initialize_datadir
   # CLONE connects out to the donor; the server listens on loopback only.
   start_temp_server --bind-address=127.0.0.1 --port="$TEMP_PORT" \
@@ -155,11 +159,11 @@ copy_by_clone() {
   [ -z "$(echo 'SELECT @@GLOBAL.gtid_executed' | sql "$NOPASS_CNF")" ] ||
     die "refusing to clone into a server that already holds transactions"
   donor=$(sql_quote "$(secret clone-password)")
-  event "clone started from $PRIMARY_HOST:$PORT"
+  event "clone started from $from:$PORT"
   set +e
   out=$(sql "$NOPASS_CNF" 2>&1 <<SQL
-SET GLOBAL clone_valid_donor_list = '$PRIMARY_HOST:$PORT';
-CLONE INSTANCE FROM '$DONOR_USER'@'$PRIMARY_HOST':$PORT IDENTIFIED BY $donor;
+SET GLOBAL clone_valid_donor_list = '$from:$PORT';
+CLONE INSTANCE FROM '$DONOR_USER'@'$from':$PORT IDENTIFIED BY $donor;
 SQL
   )
   rc=$?
@@ -169,7 +173,7 @@ SQL
   if [ "$rc" -ne 0 ] && ! grep -q '3707' <<<"$out"; then
     kill "$TEMP_PID" 2>/dev/null || true
     wait_temp_exit
-    die "CLONE from $PRIMARY_HOST failed: $out"
+    die "CLONE from $from failed: $out"
   fi
   wait_temp_exit
   start_temp_server --skip-networking --skip-replica-start --super-read-only=OFF
@@ -181,15 +185,17 @@ SQL
 
 # MariaDB (mariadb-backup) and MySQL 5.7 (xtrabackup): receive the donor's
 # physical backup over TLS with this cluster's client certificate.
+# copy_by_stream [DONOR_HOST]: the primary unless told otherwise.
 copy_by_stream() {
+  local from=${1:-$PRIMARY_HOST}
   [ -n "$BACKUP_TOOL" ] || die "the image lacks mariadb-backup/xtrabackup"
   [ -n "$STREAM_TOOL" ] || die "the image lacks the backup tool or its stream extractor (mariadb-backup/mbstream or xtrabackup/xbstream)"
   command -v socat >/dev/null || die "the image lacks socat, needed to receive the backup stream"
   mkdir -p "$DATADIR"
-  event "backup stream started from $PRIMARY_HOST:$DONOR_PORT"
-  socat -u "OPENSSL:$PRIMARY_HOST:$DONOR_PORT,cert=$TLS_DIR/tls.crt,key=$TLS_DIR/tls.key,cafile=$TLS_DIR/ca.crt,commonname=$PEER_CN" STDOUT |
+  event "backup stream started from $from:$DONOR_PORT"
+  socat -u "OPENSSL:$from:$DONOR_PORT,cert=$TLS_DIR/tls.crt,key=$TLS_DIR/tls.key,cafile=$TLS_DIR/ca.crt,commonname=$PEER_CN" STDOUT |
     "$STREAM_TOOL" -x -C "$DATADIR" ||
-    die "receiving the backup stream from $PRIMARY_HOST failed (see above)"
+    die "receiving the backup stream from $from failed (see above)"
   # Check the copy before preparing it, and say what is missing.
   local info
   backup_file "$DATADIR" checkpoints >/dev/null ||
@@ -199,7 +205,7 @@ copy_by_stream() {
   read_binlog_info "$info" || die "cannot parse $info: $(head -c 200 "$info")"
   "$BACKUP_TOOL" --prepare --target-dir="$DATADIR" 2>"$TMPDIR/prepare.log" ||
     die "preparing the backup failed: $(tail -n 5 "$TMPDIR/prepare.log")"
-  chown -R mysql:mysql "$DATADIR"
+  chown_if_root -R mysql:mysql "$DATADIR"
   event "backup received and prepared (binlog $BINLOG_FILE:$BINLOG_POS gtid ${BINLOG_GTID:-none})"
   start_temp_server --skip-networking --skip-slave-start
 }
@@ -246,6 +252,50 @@ copy_replica() {
   stop_temp_server "$ROOT_CNF"
 }
 
+cluster_state() { cat "$CLUSTER_STATE/$1" 2>/dev/null || true; }
+
+# Ordinal 0 without data in a cluster the role has seen running: its data
+# lives on on the replicas, and a new empty primary would strand them.
+refuse_empty_primary() {
+  [ -z "$(cluster_state reseed-donor)" ] || return 0
+  die "empty volume on the primary of an initialised cluster (ConfigMap $NAME-state): refusing to start a new, empty cluster under the replicas that hold its data. Recover with: ansible-playbook reseed_primary.yml -e confirm=$NAME (copies the most advanced replica into ordinal 0)"
+}
+
+# Copy the replica that reseed_primary.yml chose, then make the copy the
+# primary: no replication source, and (MariaDB) a binlog state that carries
+# on the GTIDs the replicas hold, so they follow it with GTID.
+reseed_primary() {
+  local donor from pos
+  donor=$(cluster_state reseed-donor)
+  case $donor in "$NAME"-[1-9]*) ;; *) die "reseed-donor '$donor' in ConfigMap $NAME-state is no replica of $NAME" ;; esac
+  # By name when it resolves; else the pod address the playbook recorded
+  # (the headless Service may not publish a replica whose source is away).
+  from=$donor.$SERVICE
+  getent hosts "$from" >/dev/null 2>&1 || from=$(cluster_state reseed-donor-address)
+  [ -n "$from" ] || die "cannot reach reseed donor $donor: its name does not resolve and no address was recorded"
+  event "reseed: copying replica $donor ($from) into the primary"
+  case $COPY_METHOD in
+  clone)
+    copy_by_clone "$from"
+    sql "$ROOT_CNF" <<<'RESET REPLICA ALL;'
+    ;;
+  mariabackup)
+    copy_by_stream "$from"
+    pos=$(sql "$ROOT_CNF" <<<'SELECT @@GLOBAL.gtid_slave_pos')
+    pos=${pos:-$BINLOG_GTID}
+    [ -n "$pos" ] || die "the copy of $donor holds no GTID position"
+    sql "$ROOT_CNF" <<SQL
+RESET SLAVE ALL;
+RESET MASTER;
+SET GLOBAL gtid_binlog_state = '$pos';
+SQL
+    ;;
+  *) die "reseeding the primary needs GTID: not supported with copy method '$COPY_METHOD'" ;;
+  esac
+  event "reseed: primary made from $donor at GTID $(sql "$ROOT_CNF" <<<"SELECT @@GLOBAL.$([ "$FLAVOR" = mariadb ] && echo gtid_binlog_pos || echo gtid_executed)" | tr -d '\n')"
+  stop_temp_server "$ROOT_CNF"
+}
+
 main() {
   prepare_run_dir
   write_server_config
@@ -263,8 +313,19 @@ main() {
     event "unfinished first start found (no done-marker): wiping the partial datadir and starting over"
     find "$DATADIR" -mindepth 1 -delete
   fi
+  local initialised=
+  if [ "$ORDINAL" -eq 0 ] && [ "$(cluster_state initialised)" = true ]; then
+    initialised=yes
+    refuse_empty_primary
+  fi
   touch "$STATE_DIR/in-progress"
-  if [ "$ORDINAL" -eq 0 ]; then init_primary; else copy_replica; fi
+  if [ "$ORDINAL" -ne 0 ]; then
+    copy_replica
+  elif [ -n "$initialised" ]; then
+    reseed_primary
+  else
+    init_primary
+  fi
   touch "$STATE_DIR/done"
   rm -f "$STATE_DIR/in-progress"
   event "done-marker written"
