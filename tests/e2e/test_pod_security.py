@@ -4,13 +4,10 @@ site.yml creates the pods (conftest.py); the processes run as the mysql uid
 with no capability, no privilege escalation, seccomp RuntimeDefault and no
 API token; the donor sidecar sees no root password. "restricted" cannot run
 on the local hostPath storage (it ignores fsGroup, so a root CAP_CHOWN step
-is needed): the spec rendered for storage that honours fsGroup is admitted
-by the API server under "restricted" (server-side dry run), the default one
-is refused there, and admitted under "baseline"."""
-import json
+is needed): the pod for storage that honours fsGroup is admitted by the API
+server under "restricted" (server-side dry run), the hostPath default is
+refused there and admitted under "baseline"."""
 import os
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -94,24 +91,16 @@ def test_donor_sidecar_sees_no_root_password(deployed_cluster):
             assert PASSWORDS[key] not in seen, "%s readable in %s/donor" % (key, name)
 
 
-def _render_statefulset(tmp_path, flavor, version, extra):
-    """The StatefulSet the role renders for these variables (tests/unit/roles/render.yml)."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    varfile = tmp_path / "vars.json"
-    varfile.write_text(json.dumps(dict(extra, render_dir=str(tmp_path))))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                           "tests/unit/roles/render.yml", "-e", "@tests/e2e/vars/local.yml",
-                           "-e", "@tests/e2e/vars/%s-%s.yml" % (flavor, version), "-e", "@" + str(varfile)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    return yaml.safe_load((tmp_path / "statefulset.yaml").read_text())
-
-
 def _admitted(core, namespace, sts):
+    """Whether the API server admits a pod of this StatefulSet (server-side dry run)."""
     template = sts["spec"]["template"]
+    spec = dict(template["spec"])
+    # What the StatefulSet controller adds: one claim per volumeClaimTemplate.
+    spec["volumes"] = list(spec.get("volumes") or []) + [
+        {"name": t["metadata"]["name"], "persistentVolumeClaim": {"claimName": "dry-run"}}
+        for t in sts["spec"].get("volumeClaimTemplates") or []]
     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "dry-run", "labels": template["metadata"]["labels"]},
-            "spec": template["spec"]}
+            "spec": spec}
     try:
         core.create_namespaced_pod(namespace, body, dry_run="All")
         return True, ""
@@ -133,15 +122,28 @@ def pod_security_namespaces(kube_ready):
         delete_namespace(ns)
 
 
-def test_restricted_where_storage_honours_fsgroup(deployed_cluster, pod_security_namespaces, tmp_path):
+def test_hostpath_default_is_baseline_not_restricted(deployed_cluster, pod_security_namespaces):
+    """The StatefulSet site.yml applied (hostPath default, with the root
+    CAP_CHOWN step): admitted under baseline, refused under restricted."""
     c = deployed_cluster
     core = api()[0]
-    ns = pod_security_namespaces
-    restricted = _render_statefulset(tmp_path / "r", c.flavor, c.version, {"mysql_cluster_volume_owner_init": False})
-    ok, why = _admitted(core, ns["restricted"], restricted)
-    assert ok, "the fsGroup variant is refused under restricted: %s" % why
-    # The hostPath default has a root CAP_CHOWN step: baseline, not restricted.
-    default = _render_statefulset(tmp_path / "d", c.flavor, c.version, {})
-    ok, why = _admitted(core, ns["restricted"], default)
+    live = c.apps.api_client.sanitize_for_serialization(c.apps.read_namespaced_stateful_set(c.name, c.namespace))
+    ok, why = _admitted(core, pod_security_namespaces["restricted"], live)
     assert not ok and "volume-owner" in why, why
-    assert _admitted(core, ns["baseline"], default)[0]
+    ok, why = _admitted(core, pod_security_namespaces["baseline"], live)
+    assert ok, why
+
+
+def test_restricted_where_storage_honours_fsgroup(deployed_cluster, pod_security_namespaces):
+    """With mysql_cluster_volume_owner_init false (storage that honours
+    fsGroup) the role renders the same pod without the volume-owner step
+    (tests/unit/roles/test_mysql_cluster_templates.py proves that): that pod
+    passes restricted."""
+    c = deployed_cluster
+    core = api()[0]
+    sts = c.apps.api_client.sanitize_for_serialization(c.apps.read_namespaced_stateful_set(c.name, c.namespace))
+    spec = sts["spec"]["template"]["spec"]
+    spec["initContainers"] = [i for i in spec["initContainers"] if i["name"] != "volume-owner"]
+    assert [i["name"] for i in spec["initContainers"]] == ["init"]
+    ok, why = _admitted(core, pod_security_namespaces["restricted"], sts)
+    assert ok, "refused under restricted: %s" % why

@@ -126,3 +126,17 @@ def test_password_secret_keeps_every_character(tmp_path):
     objects = render(tmp_path, {})
     data = objects[("Secret", "mysql-credentials")]["data"]
     assert base64.b64decode(data["root-password"]).decode() == "r'o\"o`t $x \\ #1"
+
+
+def test_volume_owner_off_removes_that_step_only(tmp_path):
+    """Storage that honours fsGroup: the same StatefulSet without the root
+    CAP_CHOWN step (the e2e tests dry-run that pod under Pod Security restricted)."""
+    flavor = {"mysql_cluster_flavor": "mariadb", "mysql_cluster_version": "11.8"}
+    (tmp_path / "on").mkdir()
+    (tmp_path / "off").mkdir()
+    on = render(tmp_path / "on", flavor)[("StatefulSet", "mysql")]
+    off = render(tmp_path / "off", dict(flavor, mysql_cluster_volume_owner_init=False))[("StatefulSet", "mysql")]
+    inits = on["spec"]["template"]["spec"]["initContainers"]
+    assert [i["name"] for i in inits] == ["volume-owner", "init"]
+    on["spec"]["template"]["spec"]["initContainers"] = inits[1:]
+    assert on == off
