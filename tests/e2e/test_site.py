@@ -236,5 +236,6 @@ def _init_running(c, pod):
         p = c.core.read_namespaced_pod(pod, c.namespace)
     except Exception:  # not created yet
         return False
-    statuses = p.status.init_container_statuses or []
+    # By name: a volume-owner step may run before it.
+    statuses = [s for s in p.status.init_container_statuses or [] if s.name == "init"]
     return bool(statuses) and statuses[0].state.running is not None
