@@ -1,27 +1,12 @@
 """SQL that only the tests use to act on replication (point a replica at a
-source, start, stop, reset it): kept out of the collection's plugins, which
-only read replication state. The words per server come from the plugins'
+source, reset it): kept out of the collection's plugins (start and stop are
+there: primary_reseed uses them). The words per server come from the plugins'
 Dialect, so there is still one table of them."""
 from ansible_collections.stateful.mysql.plugins.module_utils.sql import Dialect
 
 
 class ActionDialect(Dialect):
     """Dialect plus the statements that change replication (tests and drills)."""
-
-    def start_replica(self, thread=None):
-        return self._thread_stmt("START", thread)
-
-    def stop_replica(self, thread=None):
-        return self._thread_stmt("STOP", thread)
-
-    def _thread_stmt(self, verb, thread):
-        word = "REPLICA" if self._replica_words else "SLAVE"
-        stmt = "%s %s" % (verb, word)
-        if thread:
-            if thread not in ("IO_THREAD", "SQL_THREAD"):
-                raise ValueError("thread must be IO_THREAD or SQL_THREAD")
-            stmt += " " + thread
-        return stmt
 
     def reset_replica_all(self):
         return "RESET REPLICA ALL" if self._replica_words else "RESET SLAVE ALL"

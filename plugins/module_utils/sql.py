@@ -121,6 +121,36 @@ class Dialect(object):
             ]
         return "SELECT " + ", ".join(cols)
 
+    # -- acting on replication (primary_reseed) ----------------------------
+    def start_replica(self, thread=None):
+        return self._thread_stmt("START", thread)
+
+    def stop_replica(self, thread=None):
+        return self._thread_stmt("STOP", thread)
+
+    def _thread_stmt(self, verb, thread):
+        word = "REPLICA" if self._replica_words else "SLAVE"
+        stmt = "%s %s" % (verb, word)
+        if thread:
+            if thread not in ("IO_THREAD", "SQL_THREAD"):
+                raise ValueError("thread must be IO_THREAD or SQL_THREAD")
+            stmt += " " + thread
+        return stmt
+
+    def change_source_host(self, host):
+        """Point a stopped replica at another host, keeping every other
+        setting (user, password, TLS, GTID positioning). ``(sql, args)``."""
+        if not self.server.is_mariadb and self.server.at_least(8, 0, 23):
+            return "CHANGE REPLICATION SOURCE TO SOURCE_HOST=%s", (host,)
+        return "CHANGE MASTER TO MASTER_HOST=%s", (host,)
+
+    def gtid_position(self):
+        """The transactions a server holds: MySQL ``gtid_executed``; MariaDB
+        ``gtid_slave_pos``, what a replica applied from its source."""
+        if self.server.is_mariadb:
+            return "SELECT @@GLOBAL.gtid_slave_pos"
+        return "SELECT @@GLOBAL.gtid_executed"
+
 
 def render_query(sql, args=None, secret_positions=()):
     """A statement as reported in ``queries``: bound arguments inlined,
@@ -355,3 +385,25 @@ def option_file(user, password, extra=None):
     for key, value in (extra or {}).items():
         lines.append("%s=%s" % (key, option_quote(value)))
     return "\n".join(lines) + "\n"
+
+
+def mariadb_gtid_positions(text):
+    """``0-100-57,1-101-3`` -> ``{0: 57, 1: 3}`` (highest seq_no per domain)."""
+    out = {}
+    for part in str(text or "").replace("\n", "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        fields = part.split("-")
+        if len(fields) != 3 or not all(f.isdigit() for f in fields):
+            raise ValueError("not a MariaDB GTID position: %r" % (part,))
+        domain, seq = int(fields[0]), int(fields[2])
+        out[domain] = max(seq, out.get(domain, 0))
+    return out
+
+
+def mariadb_gtid_covers(superset, subset):
+    """Whether position ``superset`` holds every transaction of ``subset``
+    (per replication domain, strict mode: a higher seq_no includes the lower)."""
+    big, small = mariadb_gtid_positions(superset), mariadb_gtid_positions(subset)
+    return all(big.get(domain, -1) >= seq for domain, seq in small.items())

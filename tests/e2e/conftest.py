@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from kube import KUBECONFIG, PASSWORDS, PREFIX, ROOT, Cluster, SecretWatcher, api, delete_namespace, deploy_args, run_playbook
+from kube import (KUBECONFIG, PASSWORDS, POD_SECURITY_BASELINE, PREFIX, ROOT, Cluster, SecretWatcher, api, create_namespace,
+                  delete_namespace, deploy_args, run_playbook)
 
 FLAVORS = [("mysql", "9.7"), ("mariadb", "10.11"), ("mariadb", "11.8")]
 
@@ -27,6 +28,8 @@ def deployed_cluster(request, kube_ready, tmp_path_factory):
     namespace = "%s-%s-%s" % (PREFIX, flavor, version.replace(".", ""))
     name = "db"
     delete_namespace(namespace)
+    # Every flavor's pods are admitted under Pod Security "baseline" (test_pod_security.py).
+    create_namespace(namespace, POD_SECURITY_BASELINE)
     args = deploy_args(flavor, version, name, namespace, str(tmp_path_factory.mktemp("vars")))
     # Watches every process from the first pod on, for the cluster's life.
     watcher = SecretWatcher(namespace, PASSWORDS).start()

@@ -153,6 +153,18 @@ def delete_namespace(namespace, timeout=300):
     raise AssertionError("namespace %s still there after %s s" % (namespace, timeout))
 
 
+# Pod Security admission on every e2e namespace: the pods must pass it.
+POD_SECURITY_BASELINE = {"pod-security.kubernetes.io/enforce": "baseline",
+                         "pod-security.kubernetes.io/enforce-version": "latest"}
+
+
+def create_namespace(namespace, labels=None):
+    """Create the namespace before site.yml does, with these labels (site.yml keeps them)."""
+    core = api()[0]
+    body = client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace, labels=labels or {}))
+    core.create_namespace(body)
+
+
 def deploy_args(flavor, version, name, namespace, tmp_dir, extra=None):
     varfile = os.path.join(tmp_dir, "vars-%s-%s.json" % (namespace, name))
     data = dict(PASSWORDS, mysql_cluster_name=name, mysql_cluster_namespace=namespace)

@@ -32,7 +32,7 @@ def render(tmp_path, extra_vars):
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_templates_render_and_validate(tmp_path, case):
     objects = render(tmp_path, case["vars"])
-    assert len(objects) == 10
+    assert len(objects) == 11
     for obj in objects.values():
         kubernetes_validate.validate(obj, "1.34", strict=True)
 
@@ -79,7 +79,7 @@ def test_templates_render_and_validate(tmp_path, case):
 
     scripts = objects[("ConfigMap", name + "-scripts")]["data"]
     assert set(scripts) == {"lib.sh", "backup-info.sh", "init.sh", "server.sh", "probe.sh", "donor.sh", "donor-stream.sh",
-                            "returning.sh", "mark-recopy.sh"}
+                            "returning.sh", "mark-recopy.sh", "volume-owner.sh"}
     on_disk = open(os.path.join(ROOT, "roles/mysql_cluster/files/scripts/init.sh")).read()
     assert scripts["init.sh"] == on_disk.rstrip("\n")
 
@@ -107,6 +107,37 @@ def test_templates_render_and_validate(tmp_path, case):
     assert peers[1:] == v.get("mysql_cluster_network_policy_from", [])
     assert policy["ingress"][1]["from"] == [{"podSelector": {"matchLabels": selector}}]
 
+    # Pod Security: non-root, seccomp, no privilege escalation, no capability
+    # but CAP_CHOWN in the optional volume-owner step, no API token.
+    assert pod["automountServiceAccountToken"] is False
+    psc = pod["securityContext"]
+    assert psc["runAsNonRoot"] is True and psc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert psc["runAsUser"] == v.get("mysql_cluster_run_as_user", 999)
+    assert psc["fsGroup"] == psc["runAsGroup"] == v.get("mysql_cluster_run_as_group", 999)
+    inits = [c["name"] for c in pod["initContainers"]]
+    assert inits == (["volume-owner", "init"] if v.get("mysql_cluster_volume_owner_init", True) else ["init"])
+    for c in pod["containers"] + pod["initContainers"]:
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
+        if c["name"] == "volume-owner":
+            assert sc["capabilities"]["add"] == ["CHOWN"] and sc["runAsUser"] == 0
+        else:
+            assert "add" not in sc["capabilities"] and "runAsUser" not in sc
+    # The donor sidecar sees the donor password only.
+    volumes = {vol["name"]: vol for vol in pod["volumes"]}
+    for c in pod["containers"]:
+        creds = [m["name"] for m in c["volumeMounts"] if m["mountPath"] == "/etc/stateful-mysql/credentials"]
+        if c["name"] == "donor":
+            assert creds == ["donor-credentials"]
+            assert volumes["donor-credentials"]["secret"]["items"] == [{"key": "clone-password", "path": "clone-password"}]
+        else:
+            assert creds == ["credentials"]
+    # The empty-primary rule: the init container reads the cluster's state.
+    state = objects[("ConfigMap", name + "-state")]
+    assert state["data"] == {"initialised": "true"}
+    assert state["metadata"]["ownerReferences"][0]["kind"] == "StatefulSet"
+    assert volumes["state"]["configMap"] == {"name": name + "-state", "optional": True}
+
 
 def test_password_secret_keeps_every_character(tmp_path):
     """The render playbook's root password holds quotes, backquote, $, \\ and #."""
@@ -114,3 +145,17 @@ def test_password_secret_keeps_every_character(tmp_path):
     objects = render(tmp_path, {})
     data = objects[("Secret", "mysql-credentials")]["data"]
     assert base64.b64decode(data["root-password"]).decode() == "r'o\"o`t $x \\ #1"
+
+
+def test_volume_owner_off_removes_that_step_only(tmp_path):
+    """Storage that honours fsGroup: the same StatefulSet without the root
+    CAP_CHOWN step (the e2e tests dry-run that pod under Pod Security restricted)."""
+    flavor = {"mysql_cluster_flavor": "mariadb", "mysql_cluster_version": "11.8"}
+    (tmp_path / "on").mkdir()
+    (tmp_path / "off").mkdir()
+    on = render(tmp_path / "on", flavor)[("StatefulSet", "mysql")]
+    off = render(tmp_path / "off", dict(flavor, mysql_cluster_volume_owner_init=False))[("StatefulSet", "mysql")]
+    inits = on["spec"]["template"]["spec"]["initContainers"]
+    assert [i["name"] for i in inits] == ["volume-owner", "init"]
+    on["spec"]["template"]["spec"]["initContainers"] = inits[1:]
+    assert on == off

@@ -21,6 +21,9 @@ TEMP_PORT=33062
 TEMP_PID=
 ROOT_CNF=$CLIENT_DIR/root.cnf
 NOPASS_CNF=$CLIENT_DIR/nopass.cnf
+# ConfigMap <name>-state, one file per key: `initialised` once the role saw
+# the cluster run; `reseed-donor[-address]` while reseed_primary.yml runs.
+CLUSTER_STATE=/etc/stateful-mysql/state
 
 write_server_config() {
   local role=replica
@@ -41,7 +44,7 @@ write_server_config() {
 # reachable only through its own socket unless the caller opens a port.
 start_temp_server() {
   rm -f "$TEMP_SOCKET"
-  "$MYSQLD" --defaults-file="$CONF_DIR/my.cnf" --user=mysql \
+  "$MYSQLD" --defaults-file="$CONF_DIR/my.cnf" "${SERVER_USER_OPT[@]}" \
     --socket="$TEMP_SOCKET" --pid-file="$RUN_DIR/init.pid" \
     --read-only=OFF "$@" &
   TEMP_PID=$!
@@ -74,14 +77,14 @@ stop_temp_server() {
 
 initialize_datadir() {
   mkdir -p "$DATADIR"
-  chown mysql:mysql "$DATADIR"
+  chown_if_root mysql:mysql "$DATADIR"
   if [ "$FLAVOR" = mariadb ]; then
     local installer
     installer=$(command -v mariadb-install-db || command -v mysql_install_db) || die "no mariadb-install-db in the image"
-    "$installer" --defaults-file="$CONF_DIR/my.cnf" --user=mysql \
+    "$installer" --defaults-file="$CONF_DIR/my.cnf" "${SERVER_USER_OPT[@]}" \
       --auth-root-authentication-method=normal --skip-test-db >/dev/null
   else
-    "$MYSQLD" --defaults-file="$CONF_DIR/my.cnf" --user=mysql --initialize-insecure
+    "$MYSQLD" --defaults-file="$CONF_DIR/my.cnf" "${SERVER_USER_OPT[@]}" --initialize-insecure
   fi
 }
 
@@ -165,8 +168,14 @@ wait_for_primary_dns() {
 # MySQL 8.4/9.7: the CLONE plugin, into a server that holds nothing yet.
 # A donor serves one CLONE at a time (InnoDB's MAX_CLONES is 1: error 3634
 # to any other): the donors are tried in turn, then waited for.
+# copy_by_clone [DONOR_HOST]: from that donor only (the reseed of the
+# primary), else from the donors find_donors chose.
 copy_by_clone() {
-  local donor rc out waited_since=$SECONDS
+  local donor rc out waited_since=$SECONDS fixed=
+  if [ $# -gt 0 ]; then
+    DONORS=("$1")
+    fixed=1
+  fi
   initialize_datadir
   # CLONE connects out to the donor; the server listens on loopback only.
   start_temp_server --bind-address=127.0.0.1 --port="$TEMP_PORT" \
@@ -198,7 +207,7 @@ SQL
       die "every donor (${DONORS[*]}) stayed busy for ${DONOR_WAIT}s"
     log "every donor (${DONORS[*]}) is busy serving a clone; waiting 10 s and asking again"
     sleep 10
-    find_donors
+    [ -n "$fixed" ] || find_donors
   done
   # ERROR 3707 means the clone finished and the server wants a restart that
   # nothing here supervises: we restart it ourselves below.
@@ -217,11 +226,13 @@ SQL
 
 # MariaDB (mariadb-backup) and MySQL 5.7 (xtrabackup): receive the donor's
 # physical backup over TLS with this cluster's client certificate.
+# copy_by_stream [DONOR_HOST]: the primary unless told otherwise.
 copy_by_stream() {
   [ -n "$BACKUP_TOOL" ] || die "the image lacks mariadb-backup/xtrabackup"
   [ -n "$STREAM_TOOL" ] || die "the image lacks the backup tool or its stream extractor (mariadb-backup/mbstream or xtrabackup/xbstream)"
   command -v socat >/dev/null || die "the image lacks socat, needed to receive the backup stream"
   mkdir -p "$DATADIR"
+  [ $# -eq 0 ] || DONORS=("$1")
   COPY_DONOR=${DONORS[0]}
   event "backup stream started from $COPY_DONOR:$DONOR_PORT"
   socat -u "OPENSSL:$COPY_DONOR:$DONOR_PORT,cert=$TLS_DIR/tls.crt,key=$TLS_DIR/tls.key,cafile=$TLS_DIR/ca.crt,commonname=$PEER_CN" STDOUT |
@@ -231,7 +242,7 @@ copy_by_stream() {
   check_backup "$DATADIR" || die "$BACKUP_PROBLEM"
   "$BACKUP_TOOL" --prepare --target-dir="$DATADIR" 2>"$TMPDIR/prepare.log" ||
     die "preparing the backup failed: $(tail -n 5 "$TMPDIR/prepare.log")"
-  chown -R mysql:mysql "$DATADIR"
+  chown_if_root -R mysql:mysql "$DATADIR"
   event "backup received and prepared (binlog $BINLOG_FILE:$BINLOG_POS gtid ${BINLOG_GTID:-none})"
   start_temp_server --skip-networking --skip-slave-start
 }
@@ -294,6 +305,51 @@ copy_replica() {
   stop_temp_server "$ROOT_CNF"
 }
 
+cluster_state() { cat "$CLUSTER_STATE/$1" 2>/dev/null || true; }
+
+# Ordinal 0 without data in a cluster the role has seen running: its data
+# lives on on the replicas, and a new empty primary would strand them.
+refuse_empty_primary() {
+  [ -z "$(cluster_state reseed-donor)" ] || return 0
+  die "empty volume on the primary of an initialised cluster (ConfigMap $NAME-state): refusing to start a new, empty cluster under the replicas that hold its data. Recover with: ansible-playbook reseed_primary.yml -e confirm=$NAME (copies the most advanced replica into ordinal 0)"
+}
+
+# Copy the replica that reseed_primary.yml chose, then make the copy the
+# primary: no replication source, and (MariaDB) a binlog state that carries
+# on the GTIDs the replicas hold, so they follow it with GTID.
+reseed_primary() {
+  local donor from pos
+  donor=$(cluster_state reseed-donor)
+  case $donor in "$NAME"-[1-9]*) ;; *) die "reseed-donor '$donor' in ConfigMap $NAME-state is no replica of $NAME" ;; esac
+  # By name when it resolves; else the pod address the playbook recorded
+  # (the headless Service may not publish a replica whose source is away).
+  # The name the cluster certificate covers (TLS checks the donor by it).
+  from=$(pod_host "${donor##*-}")
+  getent hosts "$from" >/dev/null 2>&1 || from=$(cluster_state reseed-donor-address)
+  [ -n "$from" ] || die "cannot reach reseed donor $donor: its name does not resolve and no address was recorded"
+  event "reseed: copying replica $donor ($from) into the primary"
+  case $COPY_METHOD in
+  clone)
+    copy_by_clone "$from"
+    sql "$ROOT_CNF" <<<'RESET REPLICA ALL;'
+    ;;
+  mariabackup)
+    copy_by_stream "$from"
+    pos=$(sql "$ROOT_CNF" <<<'SELECT @@GLOBAL.gtid_slave_pos')
+    pos=${pos:-$BINLOG_GTID}
+    [ -n "$pos" ] || die "the copy of $donor holds no GTID position"
+    sql "$ROOT_CNF" <<SQL
+RESET SLAVE ALL;
+RESET MASTER;
+SET GLOBAL gtid_binlog_state = '$pos';
+SQL
+    ;;
+  *) die "reseeding the primary needs GTID: not supported with copy method '$COPY_METHOD'" ;;
+  esac
+  event "reseed: primary made from $donor at GTID $(sql "$ROOT_CNF" <<<"SELECT @@GLOBAL.$([ "$FLAVOR" = mariadb ] && echo gtid_binlog_pos || echo gtid_executed)" | tr -d '\n')"
+  stop_temp_server "$ROOT_CNF"
+}
+
 main() {
   prepare_run_dir
   write_server_config
@@ -319,8 +375,19 @@ main() {
     event "unfinished first start found (no done-marker): wiping the partial datadir and starting over"
     find "$DATADIR" -mindepth 1 -delete
   fi
+  local initialised=
+  if [ "$ORDINAL" -eq 0 ] && [ "$(cluster_state initialised)" = true ]; then
+    initialised=yes
+    refuse_empty_primary
+  fi
   touch "$STATE_DIR/in-progress"
-  if [ "$ORDINAL" -eq 0 ]; then init_primary; else copy_replica; fi
+  if [ "$ORDINAL" -ne 0 ]; then
+    copy_replica
+  elif [ -n "$initialised" ]; then
+    reseed_primary
+  else
+    init_primary
+  fi
   touch "$STATE_DIR/done"
   rm -f "$STATE_DIR/in-progress"
   event "done-marker written"

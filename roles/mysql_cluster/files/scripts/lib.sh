@@ -67,6 +67,13 @@ else
   READ_ONLY_VAR=super_read_only
 fi
 
+# The pods run as the mysql uid (mysql_cluster_run_as_user); only a server
+# started as root needs to be told to drop to the mysql user.
+if [ "$(id -u)" -eq 0 ]; then SERVER_USER_OPT=(--user=mysql); else SERVER_USER_OPT=(); fi
+# chown_if_root ARGS...: hand files to mysql when running as root; as the
+# mysql uid they are ours already.
+chown_if_root() { if [ "$(id -u)" -eq 0 ]; then chown "$@"; fi; }
+
 # One secret value, read from the mounted Secret (never argv, never env).
 secret() { cat "$SECRETS/$1"; }
 
@@ -91,7 +98,8 @@ sql_quote() {
 write_client_cnf() {
   local file=$1 user=$2 key=${3:-} sock=${4:-$SOCKET}
   mkdir -p "$CLIENT_DIR"
-  chmod 700 "$CLIENT_DIR"
+  # A volume of its own in the pods (not ours to chmod); the files are 0600.
+  if [ -O "$CLIENT_DIR" ]; then chmod 700 "$CLIENT_DIR"; fi
   (
     umask 077
     {
@@ -142,15 +150,16 @@ sql() {
 # (user mysql) must reach its datadir below it.
 prepare_data_root() {
   mkdir -p "$DATADIR" "$STATE_DIR"
-  chown mysql:mysql "$DATA_ROOT" "$DATADIR"
-  chmod 0750 "$DATA_ROOT"
+  chown_if_root mysql:mysql "$DATA_ROOT" "$DATADIR"
+  # Storage that applies fsGroup leaves the root to root (group-writable).
+  if [ -O "$DATA_ROOT" ]; then chmod 0750 "$DATA_ROOT"; fi
   chmod 0700 "$STATE_DIR"
 }
 
 prepare_run_dir() {
   mkdir -p "$RUN_DIR" "$TMPDIR"
-  chown mysql:mysql "$RUN_DIR"
-  chmod 755 "$RUN_DIR"
+  chown_if_root mysql:mysql "$RUN_DIR"
+  if [ -O "$RUN_DIR" ]; then chmod 755 "$RUN_DIR"; fi
   chmod 700 "$TMPDIR"
   install_server_tls
 }
@@ -167,6 +176,6 @@ install_server_tls() {
     umask 077
     for f in ca.crt tls.crt tls.key; do cp "$TLS_DIR/$f" "$SERVER_TLS_DIR/$f"; done
   )
-  chown -R mysql:mysql "$SERVER_TLS_DIR"
+  chown_if_root -R mysql:mysql "$SERVER_TLS_DIR"
   chmod 700 "$SERVER_TLS_DIR"
 }

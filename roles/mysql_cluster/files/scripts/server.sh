@@ -7,4 +7,4 @@ source /etc/stateful-mysql/scripts/lib.sh
 prepare_run_dir
 # The probes log in through this file; it never leaves the pod's tmpfs.
 write_client_cnf "$CLIENT_DIR/root.cnf" root root-password
-exec "$MYSQLD" --defaults-file="$CONF_DIR/my.cnf" --user=mysql
+exec "$MYSQLD" --defaults-file="$CONF_DIR/my.cnf" "${SERVER_USER_OPT[@]}"
