@@ -174,7 +174,12 @@ install_server_tls() {
   mkdir -p "$SERVER_TLS_DIR"
   (
     umask 077
-    for f in ca.crt tls.crt tls.key; do cp "$TLS_DIR/$f" "$SERVER_TLS_DIR/$f"; done
+    # The init container's copies are read-only (the Secret's mode): replace
+    # them rather than write into them, which only root could.
+    for f in ca.crt tls.crt tls.key; do
+      rm -f "$SERVER_TLS_DIR/$f"
+      cp "$TLS_DIR/$f" "$SERVER_TLS_DIR/$f"
+    done
   )
   chown_if_root -R mysql:mysql "$SERVER_TLS_DIR"
   chmod 700 "$SERVER_TLS_DIR"
