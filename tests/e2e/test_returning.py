@@ -49,7 +49,7 @@ def last_copy_source(events):
 
 
 def write_rows(c, n=20):
-    c.sql(c.pod(0), "INSERT INTO e2e.t (v) VALUES %s" % ", ".join("('%s')" % uuid.uuid4().hex for _ in range(n)))
+    c.sql(c.pod(0), "INSERT INTO e2e.t (v) VALUES %s" % ", ".join("('%s')" % uuid.uuid4().hex for _i in range(n)))
 
 
 def checksums_equal(c, replicas, timeout=120):

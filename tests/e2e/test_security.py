@@ -107,7 +107,7 @@ def test_no_password_in_any_binlog_or_relay_log(deployed_cluster):
         files = {}
         for line in out.splitlines():
             if line.startswith("FILE "):
-                _, fname, lines, hits, ident = line.split()
+                fname, lines, hits, ident = line.split()[1:]
                 files[fname] = (int(lines), int(hits), int(ident))
         assert any(f.startswith("binlog.") for f in files), (name, out)
         if not name.endswith("-0"):
@@ -140,7 +140,7 @@ rm -f "$f"
 def login(c, pod, user, key, mode):
     rc, out, err = c.exec(pod, ["bash", "-c", LOGIN, "login", user, key, mode])
     assert rc == 0, err
-    first, _, rest = out.partition("\n")
+    first, rest = out.partition("\n")[::2]
     return int(first.split("=")[1]), rest
 
 
@@ -163,7 +163,7 @@ def test_replication_and_donor_users_require_tls(deployed_cluster):
 
 def test_every_replica_replicates_over_verified_tls(deployed_cluster):
     c = deployed_cluster
-    _, source = words(c)
+    source = words(c)[1]
     replicas = [p.metadata.name for p in c.pods()[1:]]
     assert replicas
     for pod in replicas:
@@ -267,7 +267,7 @@ def test_replication_survives_a_primary_briefly_not_ready(par_cluster):
     try:
         wait_until(lambda: not pod_ready(c, c.pod(0)), 60, "primary NotReady")
         window = time.monotonic()
-        rep, _ = words(c)
+        rep = words(c)[0]
         c.sql(replica, "STOP %s; START %s" % (rep, rep))
         c.apps.patch_namespaced_stateful_set_scale(c.name, c.namespace, {"spec": {"replicas": 3}})
         wait_until(lambda: replicating(c, [replica]), 20, "%s reconnected to a NotReady primary" % replica)
