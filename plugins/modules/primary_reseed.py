@@ -200,6 +200,12 @@ class Replica(object):
         self.conn.execute(sql, args)
 
 
+def pod_host(pod, service, namespace):
+    """A pod's name as replicas dial it: <pod>.<service>.<namespace>.svc, the
+    form the cluster certificate covers (*.<service>.<namespace>.svc)."""
+    return "%s.%s.%s.svc" % (pod, service, namespace)
+
+
 def wait_for(check, timeout, what):
     done, value, elapsed = wait_until(lambda: (check(), None), timeout, sleep=1)
     if not done:
@@ -227,7 +233,8 @@ def prepare(cluster, replicas, p):
     address = pod.status.pod_ip
     service = cluster.k8s.core.read_namespaced_service(p["name"], p["namespace"])
     published = bool(service.spec.publish_not_ready_addresses)
-    host = "%s.%s" % (donor.name, p["name"]) if published else address
+    # The name the cluster certificate covers (replicas verify their source).
+    host = pod_host(donor.name, p["name"], p["namespace"]) if published else address
     caught_up = []
     for r in replicas:
         if r is donor or r.covers(positions[donor.name]):
@@ -246,7 +253,7 @@ def prepare(cluster, replicas, p):
 
 
 def resume(cluster, replicas, p):
-    primary = "%s-0.%s" % (p["name"], p["name"])
+    primary = pod_host("%s-0" % p["name"], p["name"], p["namespace"])
     resumed = []
     for r in replicas:
         st = r.status()

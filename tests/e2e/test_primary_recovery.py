@@ -124,7 +124,7 @@ def test_empty_primary_refuses_and_reseed_brings_every_row_back(deployed_cluster
         st = c.replica_status(pod_name)
         assert st.get("Replica_IO_Running", st.get("Slave_IO_Running")) == "Yes", st
         assert st.get("Replica_SQL_Running", st.get("Slave_SQL_Running")) == "Yes", st
-        assert st.get("Source_Host", st.get("Master_Host")) == "%s.%s" % (primary, c.name), st
+        assert st.get("Source_Host", st.get("Master_Host")) == "%s.%s.%s.svc" % (primary, c.name, c.namespace), st
         if c.flavor == "mysql":
             assert st["Auto_Position"] == "1"
         else:
