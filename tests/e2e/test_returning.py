@@ -23,7 +23,10 @@ def cluster(request, kube_ready, tmp_path_factory):
     flavor, version = request.param
     namespace = "%s-ret-%s-%s" % (PREFIX, flavor, version.replace(".", ""))
     delete_namespace(namespace)
-    args = deploy_args(flavor, version, "db", namespace, str(tmp_path_factory.mktemp("vars")))
+    # Kept volumes are what make a replica "returning" (the role's default
+    # deletes them on scale-down).
+    args = deploy_args(flavor, version, "db", namespace, str(tmp_path_factory.mktemp("vars")),
+                       extra={"mysql_cluster_pvc_retention_when_scaled": "Retain"})
     started = time.monotonic()
     out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *args)
     c = Cluster("db", namespace, flavor, version)
@@ -113,7 +116,7 @@ def test_kept_volume_behind_purged_binlogs_recopies_by_itself(cluster):
     assert copies(events) == 2, events
     assert count(events, "re-copy: binary logs purged") == 1, events
     # Copied from the Ready replica, not from the primary.
-    assert last_copy_source(events) == "%s-1.%s" % (c.name, c.name), events
+    assert last_copy_source(events) == "%s-1.%s.%s.svc" % (c.name, c.name, c.namespace), events
     checksums_equal(c, 3)
 
 
@@ -197,7 +200,7 @@ def test_parallel_scale_out_copies_once_each(kube_ready, tmp_path):
             donor = [line for line in events.splitlines() if "clone completed" in line][0].split("donor ")[1]
             donors.setdefault(donor.rstrip(")"), []).append(c.pod(i))
         print("\nParallel 3 -> 7: %.0f s; copies by donor: %s" % (seconds, donors))
-        assert "%s-0.%s" % (c.name, c.name) not in donors, "copied from the primary although replicas were Ready"
+        assert "%s-0.%s.%s.svc" % (c.name, c.name, c.namespace) not in donors, "copied from the primary although replicas were Ready"
         assert len(donors) >= 2, "copies not spread: %s" % donors
         write_rows(c)
         checksums_equal(c, 7)
