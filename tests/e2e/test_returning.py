@@ -193,7 +193,8 @@ def test_parallel_scale_out_copies_once_each(kube_ready, tmp_path):
         donors = {}
         for i in range(3, 7):
             pod = c.core.read_namespaced_pod(c.pod(i), namespace)
-            assert pod.status.init_container_statuses[0].restart_count == 0, c.pod(i)
+            init = [s for s in pod.status.init_container_statuses if s.name == "init"][0]
+            assert init.restart_count == 0, c.pod(i)
             assert all(s.restart_count <= 1 for s in pod.status.container_statuses), c.pod(i)
             events = c.events(c.pod(i))
             assert count(events, "clone completed") == 1, events
