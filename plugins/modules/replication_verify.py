@@ -21,7 +21,8 @@ description:
   - Confirms that every replica refuses writes. The test write runs in a transaction that is always
     rolled back, so it never changes a replica. When the login user may write despite C(read_only)
     (for example C(root) on MariaDB, which holds C(READ ONLY ADMIN)), the check is repeated as a
-    temporary unprivileged user created on the primary for this run and dropped afterwards.
+    temporary unprivileged user created on that replica alone, with C(sql_log_bin=0), and dropped
+    again: its password never reaches a binary log and no replica gains a transaction of its own.
   - Removes the marker at the end unless O(keep_marker=true).
 author:
   - stateful.mysql developers (@stateful-mysql)
@@ -39,7 +40,7 @@ attributes:
     support: partial
     description:
       - Reports a change only when it created the schema or the table. Each run writes (and then deletes)
-        a marker row and creates and drops the probe user, which leaves events in the binary logs.
+        a marker row, which leaves events in the binary logs; the probe user is never binlogged.
       - Those writes are not reported as changes on purpose, because the run removes them again and leaves
         the servers as it found them; reporting them would make every C(verify.yml) run say changed and
         hide a real change (the schema or table created) among routine ones.
@@ -246,7 +247,6 @@ class Verify(object):
         self.marker = uuid.uuid4().hex
         self.result = dict(changed=False, marker=self.marker, propagation=[], read_servers=[],
                            writes_refused=[], queries=cluster.queries)
-        self.probe_password = None
         self.primary = cluster.targets[0]
         self.replicas = cluster.targets[1:]
         self.result["primary"] = self.primary.name
@@ -276,15 +276,6 @@ class Verify(object):
                              "written_at DATETIME(6) NOT NULL, source_server_id INT UNSIGNED NOT NULL, "
                              "note VARCHAR(255) NULL) ENGINE=InnoDB" % self.fq)
             self.result["changed"] = not schemas or not tables
-            if p["check_writes_refused"] and self.replicas:
-                self.probe_password = secrets.token_urlsafe(24)
-                self.module.no_log_values.add(self.probe_password)
-                user = p["probe_user"]
-                conn.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, self.probe_password),
-                             secret_positions=(1,))
-                conn.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, self.probe_password),
-                             secret_positions=(1,))
-                conn.execute("GRANT SELECT, INSERT ON `%s`.* TO %%s@'%%%%'" % p["schema"], (user,))
         except Exception as e:
             self.fail("cannot prepare the marker table on %s: %s" % (self.primary.name, error_text(e)))
 
@@ -403,15 +394,10 @@ class Verify(object):
             except ConnectError as e:
                 refused, error = None, str(e)
             entry.update(login_user_refused=refused, refused=bool(refused), user="login", error=error)
-            if refused is False and self.probe_password:
+            if refused is False:
                 entry["user"] = "probe"
                 try:
-                    probe = connect(target, p["probe_user"], self.probe_password, timeout=p["connect_timeout"],
-                                    core_api=self.cluster.core_api, queries=self.cluster.queries)
-                    try:
-                        refused, error = self._try_write(probe)
-                    finally:
-                        probe.close()
+                    refused, error = self._try_write_as_probe(conn, target)
                 except ConnectError as e:
                     refused, error = None, "probe user: %s" % e
                 entry.update(refused=bool(refused), error=error)
@@ -421,6 +407,35 @@ class Verify(object):
         if bad:
             self.fail("replicas accepting writes (or not checkable): %s" % "; ".join(
                 "%s (%s)" % (e["name"], e["error"] or "write accepted as %s user" % e["user"]) for e in bad))
+
+    def _try_write_as_probe(self, conn, target):
+        """The write check as an unprivileged user that exists on this replica only. The login user
+        could write here (it bypasses read_only), so it may create that user; sql_log_bin=0 keeps the
+        user and its password out of the binary log and adds no GTID to the replica."""
+        p = self.p
+        password = secrets.token_urlsafe(24)
+        self.module.no_log_values.add(password)
+        user = p["probe_user"]
+        try:
+            conn.execute("SET SESSION sql_log_bin = 0")
+            try:
+                conn.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, password),
+                             secret_positions=(1,))
+                conn.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, password), secret_positions=(1,))
+                conn.execute("GRANT SELECT, INSERT ON `%s`.* TO %%s@'%%%%'" % p["schema"], (user,))
+                probe = connect(target, user, password, timeout=p["connect_timeout"],
+                                core_api=self.cluster.core_api, queries=self.cluster.queries)
+                try:
+                    return self._try_write(probe)
+                finally:
+                    probe.close()
+            finally:
+                conn.execute("DROP USER IF EXISTS %s@'%%'", (user,))
+                conn.execute("SET SESSION sql_log_bin = 1")
+        except ConnectError:
+            raise
+        except Exception as e:
+            raise ConnectError("cannot set up the probe user on %s: %s" % (target.name, error_text(e)))
 
     def _try_write(self, conn):
         """``(True, error)`` when refused as read-only, ``(False, None)`` when accepted (rolled back)."""
@@ -445,8 +460,6 @@ class Verify(object):
             conn = self.cluster.connection(self.primary)
             if not self.p["keep_marker"]:
                 conn.execute("DELETE FROM %s WHERE id = %%s" % self.fq, (self.marker,))
-            if self.probe_password:
-                conn.execute("DROP USER IF EXISTS %s@'%%'", (self.p["probe_user"],))
         except Exception as e:
             self.module.warn("cleanup on %s failed: %s" % (self.primary.name, error_text(e)))
 

@@ -18,6 +18,14 @@ def users(server):
     return [r[0] for r in server.sql("SELECT user FROM mysql.user")]
 
 
+def binlogged_probe_events(server):
+    """Binary-log events of this server that mention the probe user (its password would be there)."""
+    hits = 0
+    for log in server.sql("SHOW BINARY LOGS"):
+        hits += sum("stateful_verify_probe" in str(ev) for ev in server.sql("SHOW BINLOG EVENTS IN '%s'" % log[0]))
+    return hits
+
+
 def test_verify_healthy(healthy):
     primary = healthy[0]
     primary.sql("DROP DATABASE IF EXISTS stateful_verify")
@@ -35,10 +43,12 @@ def test_verify_healthy(healthy):
         assert w["refused"] is True and w["login_user_refused"] is False and w["user"] == "probe"
         assert w["error"].startswith("error 1290: ")
     assert ROOT_PASSWORD not in str(result)
-    # Cleaned up: no marker, no probe user, on the primary and (replicated) on the replicas.
+    # Cleaned up: no marker, no probe user, on the primary and on the replicas; the probe user
+    # (and so its password) never reached a binary log: it was created on each replica alone.
     for s in healthy:
         assert s.sql("SELECT COUNT(*) FROM stateful_verify.marker")[0][0] == 0
         assert "stateful_verify_probe" not in users(s)
+        assert binlogged_probe_events(s) == 0, s
     failed, again = run_module(replication_verify, verify_args(healthy))
     assert not failed and again["changed"] is False and again["marker"] != result["marker"]
 
