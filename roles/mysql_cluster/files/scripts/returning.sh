@@ -45,7 +45,7 @@ gtid_entry() {
   return 1
 }
 
-# mariadb_gtid_verdict SLAVE_POS BINLOG_POS OWN_SERVER_ID PRIMARY_BINLOG_POS FIRST_GTID_LIST
+# mariadb_gtid_verdict SLAVE_POS BINLOG_STATE OWN_SERVER_ID PRIMARY_BINLOG_POS FIRST_GTID_LIST
 # A returning MariaDB replica may resume when it holds nothing the primary
 # lacks (no GTID of its own server_id, no domain ahead of or beside the
 # primary's) and the primary's oldest binary log starts at or before its
@@ -95,7 +95,9 @@ read_local_gtid() {
   start_temp_server --skip-networking "$skip"
   if [ "$FLAVOR" = mariadb ]; then
     LOCAL_SLAVE_POS=$(echo 'SELECT @@GLOBAL.gtid_slave_pos' | sql "$ROOT_CNF")
-    LOCAL_BINLOG_POS=$(echo 'SELECT @@GLOBAL.gtid_binlog_pos' | sql "$ROOT_CNF")
+    # The state, not the position: the position keeps one GTID per domain, so
+    # an errant transaction followed by replicated ones would hide in it.
+    LOCAL_BINLOG_POS=$(echo 'SELECT @@GLOBAL.gtid_binlog_state' | sql "$ROOT_CNF")
   else
     LOCAL_GTID=$(printf '%s\n' "SELECT REPLACE(@@GLOBAL.gtid_executed, '\\n', '')" | sql "$ROOT_CNF")
   fi
