@@ -19,7 +19,8 @@ LOCAL_KUBECONFIG := $(CACHE)/cluster/admin.kubeconfig
 help:
 	@echo "make deploy   set up, then run site.yml on the current kubeconfig (or the local test cluster)"
 	@echo "make test     set up, then run every check and test suite"
-	@echo "make lint | sanity | units | integration | e2e | cluster-up | cluster-down | cluster-status"
+	@echo "make lint | sanity | units | integration | e2e | ceph-e2e | molecule | bench | bench-smoke"
+	@echo "make cluster-up | cluster-down | cluster-status"
 
 # The virtualenv is rebuilt when the requirements change: the runtime
 # (requirements.txt) and the test toolchain (tests/requirements.txt).
@@ -81,6 +82,8 @@ e2e: runtime-venv
 -include tests/ceph/ceph.mk
 -include tests/e2e/e2e.mk
 -include tests/sanity/sanity.mk
+-include molecule/molecule.mk
+-include bench/bench.mk
 
 # Deploy to the cluster of the current kubeconfig; with none, to the local
 # test cluster (built and started on first use) with its images.
@@ -93,7 +96,10 @@ deploy: venv
 	  KUBECONFIG=$(LOCAL_KUBECONFIG) $(BIN)/ansible-playbook site.yml -e @tests/e2e/vars/local.yml $(ARGS); \
 	fi
 
-# A cluster-backed test fails, never skips, when make test runs it.
+# A cluster-backed test fails, never skips, when make test runs it. The
+# cluster suites run in two lanes on the one local cluster (tests/lanes.sh):
+# the pytest e2e suites, and beside them Ceph, molecule and the bench smoke.
 test: export STATEFUL_MYSQL_REQUIRE_CLUSTER := 1
-test: lint sanity units oldest integration cluster-up e2e
+test: lint sanity units oldest integration cluster-up runtime-venv
+	tests/lanes.sh "e2e" "ceph-e2e molecule bench-smoke"
 	@echo "all checks and suites passed"

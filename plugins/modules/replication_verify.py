@@ -22,7 +22,7 @@ description:
     rolled back, so it never changes a replica. When the login user may write despite C(read_only)
     (for example C(root) on MariaDB, which holds C(READ ONLY ADMIN)), the check is repeated as a
     temporary unprivileged user created on that replica alone, with C(sql_log_bin=0), and dropped
-    again: its password never reaches a binary log and no replica gains a transaction of its own.
+    again, so its password never reaches a binary log and no replica gains a transaction of its own.
   - Removes the marker at the end unless O(keep_marker=true).
 author:
   - stateful.mysql developers (@stateful-mysql)
