@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# lanes.sh "GOALS1" "GOALS2": run two lists of make goals side by side, each
+# list in order, on the one local cluster. The second lane's output goes to a
+# log that is printed when it ends. Why: most of an e2e run waits on pods, so
+# the suites without timed assertions (Ceph, molecule, the bench smoke) run
+# beside the pytest suites instead of after them (CI time, README).
+set -uo pipefail
+lane1=$1 lane2=$2
+log=${LANES_LOG:-${STATEFUL_MYSQL_CACHE:-$HOME/.cache/stateful-mysql}/lane2.log}
+mkdir -p "$(dirname "$log")"
+start=$(date +%s)
+
+run_lane() {  # run_lane GOALS: make each goal in turn, stop at the first failure
+  local goal
+  for goal in $1; do
+    echo "=== lane: make $goal ($(( $(date +%s) - start )) s)"
+    make --no-print-directory "$goal" || { echo "=== lane: make $goal FAILED"; return 1; }
+  done
+}
+
+run_lane "$lane2" >"$log" 2>&1 &
+pid2=$!
+echo "lanes: [$lane1] here, [$lane2] beside it (log $log)"
+run_lane "$lane1"
+rc1=$?
+echo "lanes: [$lane1] ended rc=$rc1 after $(( $(date +%s) - start )) s; waiting for [$lane2]"
+wait "$pid2"
+rc2=$?
+echo "----- lane [$lane2] (log $log) -----"
+cat "$log"
+echo "----- end of lane [$lane2]: rc=$rc2, both lanes done after $(( $(date +%s) - start )) s -----"
+[ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ]
