@@ -81,6 +81,7 @@ e2e: runtime-venv
 -include tests/ceph/ceph.mk
 -include tests/e2e/e2e.mk
 -include tests/sanity/sanity.mk
+-include bench/bench.mk
 
 # Deploy to the cluster of the current kubeconfig; with none, to the local
 # test cluster (built and started on first use) with its images.
