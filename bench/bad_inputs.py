@@ -63,11 +63,23 @@ def versions_in(ns):
 
 
 def failure_text(out):
-    """The failed task's message (fatal/FAILED lines and what follows)."""
-    lines = out.splitlines()
-    keep = [ln for i, ln in enumerate(lines) if "fatal:" in ln or "FAILED!" in ln or "ERROR!" in ln or
-            (i and ("fatal:" in lines[i - 1] or "ERROR!" in lines[i - 1]))]
-    return "\n".join(keep)
+    """The failure's message: the `msg:` of each fatal block (not the assertion's
+    expression, which names the variable whatever the message says), or an ERROR! block."""
+    blocks, cur = [], None
+    for line in out.splitlines():
+        if "fatal:" in line or line.startswith("ERROR!") or "[ERROR]" in line:
+            cur = [line]
+            blocks.append(cur)
+        elif cur is not None:
+            if not line.strip() or line.startswith(("PLAY RECAP", "TASK [", "NO MORE HOSTS")):
+                cur = None
+            else:
+                cur.append(line)
+    msgs = []
+    for block in blocks:
+        text = "\n".join(block)
+        msgs.append(text.split("msg:", 1)[1] if "msg:" in text else text)
+    return "\n".join(msgs)
 
 
 def run(ctx, smoke):

@@ -105,9 +105,17 @@ def profile_top(output, count=10):
     return sorted(rows, key=lambda r: -r["seconds"])[:count]
 
 
-def drop(ns):
-    """Delete a bench namespace (its PVCs go with it; the PVs are reclaimed)."""
-    kube.delete_namespace(ns, timeout=600)
+def drop(ns, wait=True):
+    """Delete a bench namespace (its PVCs go with it; the PVs are reclaimed).
+    Waited for between repetitions, so that one run's shutdown does not load the next."""
+    if wait:
+        kube.delete_namespace(ns, timeout=600)
+    else:
+        try:
+            kube.api()[0].delete_namespace(ns)
+        except client.rest.ApiException as exc:
+            if exc.status != 404:
+                raise
 
 
 class Result:

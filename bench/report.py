@@ -53,7 +53,7 @@ def table(results):
         if found:
             for t in found:
                 seen.add((name, t["target"]))
-                smoke = " (smoke)" if data.get("smoke") else ""
+                smoke = " (smoke)" if data.get("smoke") and t["pass"] is not None else ""
                 rows.append("| %s | %s%s | %s |" % (t["target"], t["measured"], smoke, verdict(t["pass"])))
         else:
             rows.append("| %s | not measured yet | not measured yet |" % target)
