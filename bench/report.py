@@ -114,12 +114,50 @@ def plot_scale_out(data, path):
                % (r["policy"], r["scale_seconds"]))
         ax.set_xticks([i + width / 2 for i in range(len(pods))], pods)
     ax.set_ylabel("pod creation to Ready, s")
-    ax.set_title("Scale-out join time per new replica, MySQL 9.7")
+    ax.set_title("Scale-out join time per new replica (%s)" % reps[0].get("flavor", "mysql 9.7"))
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
+
+def detail_time_to_cluster(data):
+    rows = ["| side | rep | to 3/3 Ready s | verified s | pods Ready at (s after start) | recap | load 1m before/after |",
+            "|---|---|---|---|---|---|---|"]
+    for r in data["repetitions"]:
+        pods = r.get("pods") or {}
+        ready = ", ".join("%s" % pods[p]["ready_after_start"] for p in sorted(pods))
+        rows.append("| %s | %s | %s | %s | %s | %s | %s / %s |" % (
+            r["side"], r["rep"], r.get("seconds_ready", "-"), r.get("seconds_verified", r.get("error", "-")[:80]),
+            ready or "-", r.get("recap", "-"), (r.get("load_before") or ["?"])[0], (r.get("load_after") or ["?"])[0]))
+    return rows
+
+
+def detail_scale_out(data):
+    rows = ["| policy | replicas | scale.yml s | join s (creation to Ready) | donors | load 1m |", "|---|---|---|---|---|---|"]
+    for r in data["repetitions"]:
+        if "error" in r:
+            rows.append("| %s | %s -> %s | error: %s | | | |" % (r["policy"], r["start"], r["end"], r["error"][:120]))
+            continue
+        rows.append("| %s (%s) | %s -> %s | %s | %s | %s | %s-%s |" % (
+            r["policy"], r.get("flavor", "mysql 9.7"), r["start"], r["end"], r["scale_seconds"],
+            ", ".join("%s %s" % kv for kv in sorted(r["join_seconds"].items())),
+            ", ".join("%s<-%s" % (k, (v or "?").split(".")[0]) for k, v in sorted(r["donors"].items())),
+            r["load_before"][0], r["load_after"][0]))
+    return rows
+
+
+def detail_bad_inputs(data):
+    rows = ["| playbook | bad input | rc | names | objects changed | result |", "|---|---|---|---|---|---|"]
+    for r in data["repetitions"]:
+        rows.append("| %s | `%s` | %s | %s | %s | %s |" % (
+            r["playbook"], json.dumps(r["bad"]).replace("|", "/"), r["rc"], ", ".join(r["named"]) or "-",
+            ", ".join(r["changed_objects"]) or "none", "pass" if r["passed"] else "**miss**"))
+    return rows
+
+
+DETAILS = {"time_to_cluster": detail_time_to_cluster, "scale_out": detail_scale_out,
+           "bad_inputs": detail_bad_inputs}
 
 PLOTS = {"time_to_cluster": plot_time_to_cluster, "rerun": plot_rerun, "scale_out": plot_scale_out}
 
@@ -142,6 +180,11 @@ def write():
                         v.get("kubernetes"), v.get("ansible_core"), data["command"]))
         for note in data.get("notes", []):
             lines.append("  - %s" % note)
+        if name in DETAILS and data["repetitions"]:
+            try:
+                lines += [""] + ["  " + row for row in DETAILS[name](data)] + [""]
+            except Exception as exc:  # a broken detail table must not hide the summary
+                lines.append("  - details failed: %s" % exc)
         if name in PLOTS and data["repetitions"]:
             png = name + ".png"
             try:
