@@ -18,6 +18,10 @@ CASES = [
     ("site.yml", {"mysql_cluster_replicas": 51}, ["mysql_cluster_replicas"]),
     ("site.yml", {"replicas": "three"}, ["replicas"]),
     ("site.yml", {"mysql_cluster_flavor": "postgres"}, ["mysql_cluster_flavor"]),
+    # The same with the image given: tests/e2e/vars/local.yml picks the image by
+    # flavor, and that expression fails before the role's validation runs.
+    ("site.yml", {"mysql_cluster_flavor": "postgres", "mysql_cluster_image": "localhost/x:1"},
+     ["mysql_cluster_flavor"]),
     ("site.yml", {"mysql_cluster_version": "5.5"}, ["mysql_cluster_version"]),
     ("site.yml", {"mysql_cluster_image_pull_policy": "Sometimes"}, ["mysql_cluster_image_pull_policy"]),
     ("site.yml", {"mysql_cluster_storage_size": "lots"}, ["mysql_cluster_storage_size"]),
@@ -26,7 +30,9 @@ CASES = [
     ("site.yml", {"mysql_cluster_pvc_retention_when_deleted": "Keep"},
      ["mysql_cluster_pvc_retention_when_deleted"]),
     ("site.yml", {"mysql_cluster_run_as_user": "root"}, ["mysql_cluster_run_as_user"]),
-    ("site.yml", {"mysql_cluster_root_password": ""}, ["mysql_cluster_root_password"]),
+    # Empty is not bad (the role generates one and keeps it): a line break is.
+    ("site.yml", {"mysql_cluster_root_password": "two\nlines"}, ["mysql_cluster_root_password"]),
+    ("site.yml", {"mysql_cluster_credentials_secret": "other-secret"}, ["mysql_cluster_credentials_secret"]),
     ("site.yml", {"mysql_cluster_replication_password": "x" * 40}, ["mysql_cluster_replication_password"]),
     ("site.yml", {"mysql_cluster_name": "Bad_Name!"}, ["mysql_cluster_name"]),
     ("site.yml", {"mysql_cluster_namespace": "UPPER_case"}, ["mysql_cluster_namespace"]),
@@ -36,7 +42,9 @@ CASES = [
     ("site.yml", {"mysql_cluster_network_policy_from": "everyone"}, ["mysql_cluster_network_policy_from"]),
     ("site.yml", {"mysql_cluster_wait_timeout": 0}, ["mysql_cluster_wait_timeout"]),
     ("site.yml", {"mysql_cluster_pdb_enabled": "perhaps"}, ["mysql_cluster_pdb_enabled"]),
-    ("site.yml", {"mysql_cluster_binlog_expire_days": 0}, ["mysql_cluster_binlog_expire_days"]),
+    # 0 is valid (kept until purged by hand): below and above the documented 0..3650.
+    ("site.yml", {"mysql_cluster_binlog_expire_days": -1}, ["mysql_cluster_binlog_expire_days"]),
+    ("site.yml", {"mysql_cluster_binlog_expire_days": 3651}, ["mysql_cluster_binlog_expire_days"]),
     ("site.yml", {"mysql_cluster_storage_class": ""}, ["mysql_cluster_storage_class"]),
     ("scale.yml", {"replicas": 0}, ["replicas"]),
     ("scale.yml", {"replicas": "-1"}, ["replicas"]),
@@ -45,7 +53,7 @@ CASES = [
     ("teardown.yml", {}, ["mysql_cluster_teardown_confirm", "confirm"]),
 ]
 # The smoke variant: one per playbook.
-SMOKE = [0, 23, 26]
+SMOKE = [0, 27, 30]
 KINDS = "configmap,secret,service,statefulset,poddisruptionbudget,networkpolicy,pvc,serviceaccount,role,rolebinding,pod"
 
 

@@ -23,7 +23,8 @@ VERIFY_WAIT = 120
 
 def seed_manifests(ns):
     """The seed's objects with its namespace `mysql` replaced by ours."""
-    docs = [d for d in yaml.safe_load_all(open(SEED)) if d]
+    with open(SEED) as fh:
+        docs = [d for d in yaml.safe_load_all(fh) if d]
     for doc in docs:
         if doc["kind"] == "Namespace":
             doc["metadata"]["name"] = ns

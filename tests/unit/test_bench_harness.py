@@ -59,7 +59,8 @@ def test_profile_tasks_recap_is_parsed_slowest_first():
 
 def test_report_lists_every_target_without_a_result_as_not_measured(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "RESULTS", str(tmp_path))
-    text = open(report.write()).read()
+    with open(report.write()) as fh:
+        text = fh.read()
     rows = [ln for ln in text.splitlines() if ln.startswith("| ") and "target |" not in ln]
     assert len(rows) == len(report.PLANNED)
     assert all(ln.endswith("| not measured yet |") for ln in rows)
