@@ -18,6 +18,11 @@ import kube  # noqa: E402  (after the path: the e2e helpers)
 from kubernetes import client  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
+
+
+def results_dir(smoke):
+    """The smoke variant writes beside, never over, the full run's results."""
+    return os.path.join(RESULTS, "smoke") if smoke else RESULTS
 PREFIX = os.environ.get("BENCH_PREFIX", "bench")
 KUBECTL = os.environ.get("KUBECTL", os.path.join(kube.CACHE, "bin", "kubernetes-v1.34.4", "kubectl"))
 
@@ -140,9 +145,10 @@ class Result:
                                      "figure": figure})
 
     def save(self):
-        os.makedirs(RESULTS, exist_ok=True)
+        where = results_dir(self.data["smoke"])
+        os.makedirs(where, exist_ok=True)
         self.data["finished"] = now()
-        with open(os.path.join(RESULTS, self.data["name"] + ".json"), "w") as fh:
+        with open(os.path.join(where, self.data["name"] + ".json"), "w") as fh:
             json.dump(self.data, fh, indent=1, sort_keys=False)
 
 

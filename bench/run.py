@@ -2,7 +2,7 @@
 
     python bench/run.py                  # all, full sizes
     python bench/run.py rerun bad_inputs # some, by name
-    python bench/run.py --smoke          # the CI variant: smallest sizes, one repetition
+    python bench/run.py --smoke          # the CI variant: smallest sizes, one repetition (results/smoke/)
     python bench/run.py --report         # only rewrite results/report.md from the JSON files
 
 They run in this order because later ones reuse the converged cluster the
@@ -49,7 +49,7 @@ def main():
                 # Not waited for: nothing of ours runs after it.
                 common.drop(ctx["converged"]["namespace"], wait=False)
         print("== all done in %.0f s" % (time.monotonic() - t0), flush=True)
-    path = report.write()
+    path = report.write(common.results_dir(a.smoke))
     print("report: %s" % path)
     if not a.report and failed:
         sys.exit("harness errors in: %s" % " ".join(failed))
