@@ -140,8 +140,8 @@ def run(ctx, smoke):
                 fields = run_seed(ns) if side == "seed" else run_site(ns)
             except Exception as exc:
                 fields = {"error": str(exc)[-2000:]}
-            res.rep(side=side, rep=i + 1, namespace=ns, load_before=before, load_after=common.load(),
-                    **fields)
+            fields.update(load_before=before, load_after=common.load())
+            res.rep(side=side, rep=i + 1, namespace=ns, **fields)
             last = i == reps - 1
             if side == "site" and last and "error" not in fields:
                 keep = {"name": "mysql", "namespace": ns, "first_run": fields}
