@@ -23,6 +23,8 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 def results_dir(smoke):
     """The smoke variant writes beside, never over, the full run's results."""
     return os.path.join(RESULTS, "smoke") if smoke else RESULTS
+
+
 PREFIX = os.environ.get("BENCH_PREFIX", "bench")
 KUBECTL = os.environ.get("KUBECTL", os.path.join(kube.CACHE, "bin", "kubernetes-v1.34.4", "kubectl"))
 
@@ -38,8 +40,8 @@ def now():
 
 
 def git_commit():
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return head + ("-dirty" if dirty.strip() else "")
 
 
@@ -60,7 +62,7 @@ def versions():
         out["kubernetes"] = client.VersionApi().get_code().git_version
     except Exception as exc:  # the report says so rather than failing
         out["kubernetes"] = "unknown (%s)" % exc
-    ver = subprocess.run([os.path.join(kube.BIN, "ansible"), "--version"], capture_output=True, text=True).stdout
+    ver = subprocess.run([os.path.join(kube.BIN, "ansible"), "--version"], capture_output=True, text=True, check=False).stdout
     out["ansible_core"] = (re.search(r"core ([0-9.]+)", ver) or re.search(r"(\S+)", ver or "?")).group(1)
     # The server versions are the packages in the local images (tests/cluster/images).
     for d in sorted(glob.glob(os.path.join(kube.CACHE, "images", "*", "version"))):

@@ -49,7 +49,7 @@ def table(results):
     seen = set()
     for name, target in PLANNED:
         data = results.get(name)
-        found = [t for t in (data or {}).get("targets", []) if t["target"].split(" (")[0] == target.split(" (")[0]]
+        found = [t for t in (data or {}).get("targets", []) if t["target"].split(" (", maxsplit=1)[0] == target.split(" (", maxsplit=1)[0]]
         if found:
             for t in found:
                 seen.add((name, t["target"]))

@@ -28,7 +28,7 @@ def run(ctx, smoke):
     reps = 1 if smoke else 3
     for i in range(reps):
         before = common.load()
-        seconds, recap, out, _ = common.timed_playbook(
+        seconds, recap, out, _rc = common.timed_playbook(
             "site.yml", common.site_args("mariadb", "10.11", c["name"], c["namespace"]), env_extra=PROFILE)
         res.rep(kind="rerun", rep=i + 1, seconds=seconds, recap=recap, top_tasks=common.profile_top(out),
                 load_before=before, load_after=common.load())

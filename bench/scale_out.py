@@ -46,7 +46,7 @@ def join_times(cluster, names):
 def scale(res, name, ns, flavor, version, policy, start, end, extra, deploy=None, before=None):
     mid = common.load()
     args = common.site_args(flavor, version, name, ns, extra=extra) + ["-e", "replicas=%d" % end]
-    seconds, recap, _, _ = common.timed_playbook("scale.yml", args)
+    seconds, recap, _out, _rc = common.timed_playbook("scale.yml", args)
     cluster = kube.Cluster(name, ns, flavor, version)
     new = [cluster.pod(i) for i in range(start, end)]
     res.rep(policy=policy, flavor="%s %s" % (flavor, version), start=start, end=end, deploy_seconds=deploy,
@@ -77,8 +77,8 @@ def run(ctx, smoke):
         extra = dict(UNCAPPED, mysql_cluster_pod_management_policy=policy)
         try:
             before = common.load()
-            deploy, _, _, _ = common.timed_playbook(
-                "site.yml", common.site_args("mysql", "9.7", name, ns, extra=dict(extra, mysql_cluster_replicas=start)))
+            deploy = common.timed_playbook(
+                "site.yml", common.site_args("mysql", "9.7", name, ns, extra=dict(extra, mysql_cluster_replicas=start)))[0]
             scale(res, name, ns, "mysql", "9.7", policy, start, end, extra, deploy=deploy, before=before)
         except Exception as exc:
             res.rep(policy=policy, start=start, end=end, error=str(exc)[-2000:], load_after=common.load())

@@ -34,9 +34,9 @@ def test_the_message_not_the_assertion_must_name_the_variable():
 
 
 def test_at_least_twenty_distinct_bad_inputs():
-    keys = {(p, json.dumps(bad, sort_keys=True)) for p, bad, _ in bad_inputs.CASES}
+    keys = {(p, json.dumps(bad, sort_keys=True)) for p, bad, _names in bad_inputs.CASES}
     assert len(keys) == len(bad_inputs.CASES) >= 20
-    assert {p for p, _, _ in bad_inputs.CASES} == {"site.yml", "scale.yml", "teardown.yml"}
+    assert {case[0] for case in bad_inputs.CASES} == {"site.yml", "scale.yml", "teardown.yml"}
 
 
 @pytest.mark.parametrize("form", ["raw", "json", "base64"])
