@@ -1,0 +1,162 @@
+"""What every benchmark and drill shares: the environment it ran in (commit,
+machine, versions, load), the timed playbook runs, namespaces, and the
+result file. The cluster helpers are the e2e suite's (tests/e2e/kube.py)."""
+import datetime
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+
+import kube  # noqa: E402  (after the path: the e2e helpers)
+from kubernetes import client  # noqa: E402
+
+RESULTS = os.path.join(ROOT, "bench", "results")
+
+
+def results_dir(smoke):
+    """The smoke variant writes beside, never over, the full run's results."""
+    return os.path.join(RESULTS, "smoke") if smoke else RESULTS
+
+
+PREFIX = os.environ.get("BENCH_PREFIX", "bench")
+KUBECTL = os.environ.get("KUBECTL", os.path.join(kube.CACHE, "bin", "kubernetes-v1.34.4", "kubectl"))
+
+
+def load():
+    """The 1/5/15-minute load averages: the machine is shared, so every
+    repetition says how busy it was."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def git_commit():
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return head + ("-dirty" if dirty.strip() else "")
+
+
+def machine():
+    mem = 0
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    return {"cores": os.cpu_count(), "memory_bytes": mem, "kernel": os.uname().release,
+            "shared": "2 cores shared with other engineers' deploys: see the load averages"}
+
+
+def versions():
+    out = {}
+    try:
+        kube.api()
+        out["kubernetes"] = client.VersionApi().get_code().git_version
+    except Exception as exc:  # the report says so rather than failing
+        out["kubernetes"] = "unknown (%s)" % exc
+    ver = subprocess.run([os.path.join(kube.BIN, "ansible"), "--version"], capture_output=True, text=True, check=False).stdout
+    out["ansible_core"] = (re.search(r"core ([0-9.]+)", ver) or re.search(r"(\S+)", ver or "?")).group(1)
+    # The server versions are the packages in the local images (tests/cluster/images).
+    for d in sorted(glob.glob(os.path.join(kube.CACHE, "images", "*", "version"))):
+        name = os.path.basename(os.path.dirname(d)).rsplit("-", 1)[0]
+        with open(d) as fh:
+            out["image " + name] = fh.read().strip()
+    return out
+
+
+def namespace(tag):
+    """A fresh namespace name under our prefix."""
+    return "%s-%s-%s" % (PREFIX, tag, uuid.uuid4().hex[:5])
+
+
+def timed_playbook(playbook, args, env_extra=None, check=True):
+    """Run a playbook; returns seconds, recap, output. The wall time is the
+    user's: ansible-playbook start to exit."""
+    env = dict(os.environ, KUBECONFIG=kube.KUBECONFIG, K8S_AUTH_KUBECONFIG=kube.KUBECONFIG,
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env.update(env_extra or {})
+    t0 = time.monotonic()
+    proc = subprocess.run([os.path.join(kube.BIN, "ansible-playbook"), playbook, *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - t0
+    out = proc.stdout + proc.stderr
+    if check and proc.returncode != 0:
+        raise RuntimeError("%s failed (rc %s):\n%s" % (playbook, proc.returncode, out[-4000:]))
+    m = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
+    recap = dict(zip(["ok", "changed", "unreachable", "failed"], map(int, m.groups()))) if m else {}
+    return round(seconds, 2), recap, out, proc.returncode
+
+
+def site_args(flavor, version, name, ns, extra=None, tmp=None):
+    """The e2e suite's deploy arguments (tests/e2e/vars/local.yml + flavor file)."""
+    tmp = tmp or os.path.join(RESULTS, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    return kube.deploy_args(flavor, version, name, ns, tmp, extra)
+
+
+def profile_top(output, count=10):
+    """The profile_tasks callback's recap: the slowest tasks, as printed."""
+    rows = []
+    for line in output.splitlines():
+        m = re.match(r"^(.*?) -+ (\d+\.\d+)s$", line.strip())
+        if m and not line.startswith(("Playbook run took", "=")):
+            rows.append({"task": m.group(1).strip(), "seconds": float(m.group(2))})
+    return sorted(rows, key=lambda r: -r["seconds"])[:count]
+
+
+def drop(ns, wait=True):
+    """Delete a bench namespace (its PVCs go with it; the PVs are reclaimed).
+    Waited for between repetitions, so that one run's shutdown does not load the next."""
+    if wait:
+        kube.delete_namespace(ns, timeout=600)
+    else:
+        try:
+            kube.api()[0].delete_namespace(ns)
+        except client.rest.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+class Result:
+    """One result file: bench/results/<name>.json."""
+
+    def __init__(self, name, title, smoke):
+        self.data = {"name": name, "title": title, "smoke": smoke,
+                     "command": " ".join(sys.argv), "commit": git_commit(), "date": now(),
+                     "machine": machine(), "versions": versions(), "targets": [],
+                     "repetitions": [], "notes": []}
+
+    def rep(self, **fields):
+        self.data["repetitions"].append(fields)
+        self.save()
+
+    def note(self, text):
+        self.data["notes"].append(text)
+
+    def target(self, target, measured, passed, figure=None):
+        """passed: True, False, or None (not measured)."""
+        self.data["targets"].append({"target": target, "measured": measured, "pass": passed,
+                                     "figure": figure})
+
+    def save(self):
+        where = results_dir(self.data["smoke"])
+        os.makedirs(where, exist_ok=True)
+        self.data["finished"] = now()
+        with open(os.path.join(where, self.data["name"] + ".json"), "w") as fh:
+            json.dump(self.data, fh, indent=1, sort_keys=False)
+
+
+def median(values):
+    values = sorted(values)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2

@@ -1,0 +1,214 @@
+"""bench/results/report.md from the result files: one table first (target,
+measured, pass/miss), then a line per benchmark with its machine load, and
+PNG plots (matplotlib, Agg: no display)."""
+import glob
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+# Every target of issue 18, in its order: a benchmark without a result file is
+# listed as not measured yet, never left out.
+PLANNED = [
+    ("time_to_cluster", "site.yml <= 1.0x the seed's method (3 pods, MariaDB 10.11)"),
+    ("time_to_cluster", "site.yml time against replica count 1..6, mysql and mariadb"),
+    ("scale_out", "Parallel scale-out <= 2x one replica's join time"),
+    ("rerun", "rerun <= 0.25x the first run"),
+    ("rerun", "rerun changed=0"),
+    ("copy_throughput", "mariadb-backup >= 60% of raw tar|socat; CLONE >= 60% of dd fdatasync"),
+    ("lag", "replication lag p99 <= 1 s at the highest sustained write rate"),
+    ("kill_primary", "drill a: kill the primary 10x under load, no acknowledged write lost"),
+    ("kill_replica", "drill b: kill replica/process/new replica/donor mid-copy 10x each"),
+    ("delete_all", "drill c: delete all pods, data intact"),
+    ("bad_inputs", ">= 20 distinct bad inputs each fail naming the variable, no resourceVersion changes"),
+    ("secrets_vvv", "no secret in ansible-playbook -vvv output (site.yml rerun)"),
+    ("secrets_vvv", "no secret in containers' /proc/*/cmdline; 0 bytes to a client without credentials; "
+                    "replicas and replication user cannot write"),
+]
+
+
+def load_results(where):
+    out = {}
+    for path in sorted(glob.glob(os.path.join(where, "*.json"))):
+        with open(path) as fh:
+            data = json.load(fh)
+        out[data["name"]] = data
+    return out
+
+
+def verdict(passed):
+    return {True: "pass", False: "**miss**", None: "not measured yet"}[passed]
+
+
+def table(results):
+    rows = ["| target | measured | result |", "|---|---|---|"]
+    seen = set()
+    for name, target in PLANNED:
+        data = results.get(name)
+        found = [t for t in (data or {}).get("targets", []) if t["target"].split(" (", maxsplit=1)[0] == target.split(" (", maxsplit=1)[0]]
+        if found:
+            for t in found:
+                seen.add((name, t["target"]))
+                smoke = " (smoke)" if data.get("smoke") and t["pass"] is not None else ""
+                rows.append("| %s | %s%s | %s |" % (t["target"], t["measured"], smoke, verdict(t["pass"])))
+        else:
+            rows.append("| %s | not measured yet | not measured yet |" % target)
+    for name, data in sorted(results.items()):
+        for t in data.get("targets", []):
+            if (name, t["target"]) not in seen:
+                rows.append("| %s | %s | %s |" % (t["target"], t["measured"], verdict(t["pass"])))
+    return rows
+
+
+def load_span(data):
+    loads = [x for r in data["repetitions"] for k in ("load_before", "load_after") if r.get(k) for x in [r[k][0]]]
+    return "%.2f-%.2f" % (min(loads), max(loads)) if loads else "?"
+
+
+def plot_time_to_cluster(data, path):
+    reps = data["repetitions"]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for i, (side, key, colour) in enumerate([("seed", "seconds_ready", "tab:gray"),
+                                             ("seed", "seconds_verified", "silver"),
+                                             ("site", "seconds_verified", "tab:blue")]):
+        vals = [r.get(key) for r in reps if r["side"] == side and r.get(key)]
+        ax.scatter([i] * len(vals), vals, color=colour, zorder=3)
+        if vals:
+            ax.bar(i, sorted(vals)[len(vals) // 2], color=colour, alpha=0.5)
+    ax.set_xticks([0, 1, 2], ["seed: 3/3 Ready", "seed: row replicated", "site.yml (verified)"])
+    ax.set_ylabel("seconds")
+    ax.set_title("Time to a 3-pod MariaDB 10.11 cluster (bars: median, dots: runs)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_rerun(data, path):
+    reps = data["repetitions"]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    labels = ["first" if r["kind"] == "first" else "rerun %d" % r["rep"] for r in reps]
+    ax.bar(labels, [r["seconds"] for r in reps], color=["tab:blue" if r["kind"] == "first" else "tab:green"
+                                                        for r in reps])
+    first = reps[0]["seconds"]
+    ax.axhline(first * 0.25, color="red", linestyle="--", label="target 0.25x first run")
+    ax.set_ylabel("seconds")
+    ax.set_title("site.yml first run vs reruns (converged)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_scale_out(data, path):
+    reps = [r for r in data["repetitions"] if "join_seconds" in r]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    width = 0.4
+    for j, r in enumerate(reps):
+        pods = sorted(r["join_seconds"], key=lambda p: int(p.rsplit("-", 1)[1]))
+        xs = [i + j * width for i in range(len(pods))]
+        ax.bar(xs, [r["join_seconds"][p] or 0 for p in pods], width, label="%s (scale.yml %.0f s)"
+               % (r["policy"], r["scale_seconds"]))
+        ax.set_xticks([i + width / 2 for i in range(len(pods))], pods)
+    ax.set_ylabel("pod creation to Ready, s")
+    ax.set_title("Scale-out join time per new replica (%s)" % reps[0].get("flavor", "mysql 9.7"))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def detail_time_to_cluster(data):
+    rows = ["| side | rep | to 3/3 Ready s | verified s | pods Ready at (s after start) | recap | load 1m before/after |",
+            "|---|---|---|---|---|---|---|"]
+    for r in data["repetitions"]:
+        pods = r.get("pods") or {}
+        ready = ", ".join("%s" % pods[p]["ready_after_start"] for p in sorted(pods))
+        rows.append("| %s | %s | %s | %s | %s | %s | %s / %s |" % (
+            r["side"], r["rep"], r.get("seconds_ready", "-"), r.get("seconds_verified", r.get("error", "-")[:80]),
+            ready or "-", r.get("recap", "-"), (r.get("load_before") or ["?"])[0], (r.get("load_after") or ["?"])[0]))
+    return rows
+
+
+def detail_scale_out(data):
+    rows = ["| policy | replicas | scale.yml s | join s (creation to Ready) | donors | load 1m |", "|---|---|---|---|---|---|"]
+    for r in data["repetitions"]:
+        if "error" in r:
+            rows.append("| %s | %s -> %s | error: %s | | | |" % (r["policy"], r["start"], r["end"], r["error"][:120]))
+            continue
+        rows.append("| %s (%s) | %s -> %s | %s | %s | %s | %s-%s |" % (
+            r["policy"], r.get("flavor", "mysql 9.7"), r["start"], r["end"], r["scale_seconds"],
+            ", ".join("%s %s" % kv for kv in sorted(r["join_seconds"].items())),
+            ", ".join("%s<-%s" % (k, (v or "?").split(".")[0]) for k, v in sorted(r["donors"].items())),
+            r["load_before"][0], r["load_after"][0]))
+    return rows
+
+
+def detail_bad_inputs(data):
+    rows = ["| playbook | bad input | rc | names | objects changed | result |", "|---|---|---|---|---|---|"]
+    for r in data["repetitions"]:
+        rows.append("| %s | `%s` | %s | %s | %s | %s |" % (
+            r["playbook"], json.dumps(r["bad"]).replace("|", "/"), r["rc"], ", ".join(r["named"]) or "-",
+            ", ".join(r["changed_objects"]) or "none", "pass" if r["passed"] else "**miss**"))
+    return rows
+
+
+DETAILS = {"time_to_cluster": detail_time_to_cluster, "scale_out": detail_scale_out,
+           "bad_inputs": detail_bad_inputs}
+
+PLOTS = {"time_to_cluster": plot_time_to_cluster, "rerun": plot_rerun, "scale_out": plot_scale_out}
+
+
+def write(where=None):
+    """The report of the results in where (default: the full run's)."""
+    where = where or RESULTS
+    results = load_results(where)
+    lines = ["# Benchmarks and drills (issue 18)", "",
+             "Generated by `bench/report.py` from `bench/results/*.json`. A miss is a measured result; "
+             "\"not measured yet\" means no harness ran it. **All figures were measured on a 2-core machine "
+             "shared with other engineers' deploys**: each result file records the 1-minute load average "
+             "before and after every repetition. What each miss would take to fix: "
+             "[../README.md, Findings](../README.md#findings-of-the-first-full-run-2026-12-01-shared-machine-load-26-18).",
+             ""]
+    lines += table(results)
+    lines += ["", "## Runs", ""]
+    for name, data in sorted(results.items()):
+        m, v = data["machine"], data["versions"]
+        lines.append("- **%s**%s: %s, commit `%s`, %d repetitions, load (1 min) %s; %d cores, %.1f GiB; "
+                     "Kubernetes %s, ansible-core %s. Command: `%s`."
+                     % (data["title"], " (smoke)" if data.get("smoke") else "", data["date"], data["commit"][:12],
+                        len(data["repetitions"]), load_span(data), m["cores"], m["memory_bytes"] / 2**30,
+                        v.get("kubernetes"), v.get("ansible_core"), data["command"]))
+        for note in data.get("notes", []):
+            lines.append("  - %s" % note)
+        if name in DETAILS and data["repetitions"]:
+            try:
+                lines += [""] + ["  " + row for row in DETAILS[name](data)] + [""]
+            except Exception as exc:  # a broken detail table must not hide the summary
+                lines.append("  - details failed: %s" % exc)
+        if name in PLOTS and data["repetitions"]:
+            png = name + ".png"
+            try:
+                PLOTS[name](data, os.path.join(where, png))
+                lines.append("\n  ![%s](%s)\n" % (name, png))
+            except Exception as exc:  # a broken plot must not hide the table
+                lines.append("  - plot failed: %s" % exc)
+    rerun = results.get("rerun")
+    if rerun:
+        runs = [r for r in rerun["repetitions"] if r.get("top_tasks")]
+        if runs:
+            last = [r for r in runs if r["kind"] == "rerun"] or runs
+            lines += ["", "## Where a rerun's time goes (profile_tasks, top 10 of the last rerun)", "",
+                      "| task | s |", "|---|---|"]
+            lines += ["| %s | %.2f |" % (t["task"].replace("|", "/"), t["seconds"]) for t in last[-1]["top_tasks"]]
+    path = os.path.join(where, "report.md")
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return path
+
+
+if __name__ == "__main__":
+    print(write())

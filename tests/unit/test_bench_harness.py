@@ -1,0 +1,66 @@
+"""The bench/ harness's judging parts, without a cluster: what counts as a
+message naming the variable, what counts as a leaked secret, the
+profile_tasks parse, and a report that lists unmeasured targets."""
+import json
+import os
+import sys
+
+import pytest
+
+BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "bench")
+sys.path.insert(0, os.path.abspath(BENCH))
+
+import bad_inputs  # noqa: E402
+import common  # noqa: E402
+import report  # noqa: E402
+import secrets_vvv  # noqa: E402
+
+FATAL = """TASK [stateful.mysql.mysql_cluster : Check the replica count] ****
+fatal: [localhost]: FAILED! =>
+    assertion: mysql_cluster_replicas is none or mysql_cluster_replicas | int >= 1
+    changed: false
+    evaluated_to: false
+    msg: %s
+
+PLAY RECAP *********************************************************************
+"""
+
+
+def test_the_message_not_the_assertion_must_name_the_variable():
+    # The assertion names the variable; a message that does not is a miss.
+    assert "mysql_cluster_replicas" not in bad_inputs.failure_text(FATAL % "must be from 1 to 50")
+    text = bad_inputs.failure_text(FATAL % "mysql_cluster_replicas (replicas=0) must be from 1 to 50")
+    assert "mysql_cluster_replicas" in text
+
+
+def test_at_least_twenty_distinct_bad_inputs():
+    keys = {(p, json.dumps(bad, sort_keys=True)) for p, bad, _names in bad_inputs.CASES}
+    assert len(keys) == len(bad_inputs.CASES) >= 20
+    assert {case[0] for case in bad_inputs.CASES} == {"site.yml", "scale.yml", "teardown.yml"}
+
+
+@pytest.mark.parametrize("form", ["raw", "json", "base64"])
+def test_a_secret_is_seen_in_every_form(form):
+    pw = {"mysql_cluster_root_password": "R'o\"ot`$(id)\\ x"}
+    out = "ok: [localhost] => %s\n" % secrets_vvv.forms(pw["mysql_cluster_root_password"])[form]
+    assert secrets_vvv.scan(out, pw) == ["mysql_cluster_root_password (%s)" % form]
+    assert secrets_vvv.scan("nothing here", pw) == []
+
+
+def test_profile_tasks_recap_is_parsed_slowest_first():
+    out = ("Tuesday 01 December 2026  19:20:00 +0000 (0:00:01.234)       0:00:05.678 *****\n"
+           "===============================================================================\n"
+           "stateful.mysql.mysql_cluster : Apply the StatefulSet ---------------------- 1.23s\n"
+           "stateful.mysql.mysql_cluster : Wait until every pod is Ready ------------- 6.65s\n")
+    top = common.profile_top(out)
+    assert [t["seconds"] for t in top] == [6.65, 1.23]
+    assert top[0]["task"].endswith("Wait until every pod is Ready")
+
+
+def test_report_lists_every_target_without_a_result_as_not_measured(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "RESULTS", str(tmp_path))
+    with open(report.write()) as fh:
+        text = fh.read()
+    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and "target |" not in ln]
+    assert len(rows) == len(report.PLANNED)
+    assert all(ln.endswith("| not measured yet |") for ln in rows)
