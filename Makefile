@@ -19,7 +19,7 @@ LOCAL_KUBECONFIG := $(CACHE)/cluster/admin.kubeconfig
 help:
 	@echo "make deploy   set up, then run site.yml on the current kubeconfig (or the local test cluster)"
 	@echo "make test     set up, then run every check and test suite"
-	@echo "make lint | sanity | units | integration | e2e | cluster-up | cluster-down | cluster-status"
+	@echo "make lint | sanity | units | integration | e2e | molecule | cluster-up | cluster-down | cluster-status"
 
 # The virtualenv is rebuilt when the requirements change: the runtime
 # (requirements.txt) and the test toolchain (tests/requirements.txt).
@@ -81,6 +81,7 @@ e2e: runtime-venv
 -include tests/ceph/ceph.mk
 -include tests/e2e/e2e.mk
 -include tests/sanity/sanity.mk
+-include molecule/molecule.mk
 
 # Deploy to the cluster of the current kubeconfig; with none, to the local
 # test cluster (built and started on first use) with its images.
