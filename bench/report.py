@@ -15,6 +15,7 @@ def pyplot():
     import matplotlib.pyplot as plt
     return plt
 
+
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 # Every target of issue 18, in its order: a benchmark without a result file is
 # listed as not measured yet, never left out.
