@@ -4,10 +4,13 @@
 # log that is printed when it ends. Why: most of an e2e run waits on pods, so
 # the suites without timed assertions (Ceph, molecule, the bench smoke) run
 # beside the pytest suites instead of after them (CI time, README).
+# The first lane's output is kept in a log too, and the last lines printed are
+# a digest of both logs' failures: CI shows only the tail of the output.
 set -uo pipefail
 lane1=$1 lane2=$2
-log=${LANES_LOG:-${STATEFUL_MYSQL_CACHE:-$HOME/.cache/stateful-mysql}/lane2.log}
-mkdir -p "$(dirname "$log")"
+logdir=${LANES_LOG_DIR:-${STATEFUL_MYSQL_CACHE:-$HOME/.cache/stateful-mysql}}
+log1=$logdir/lane1.log log=$logdir/lane2.log
+mkdir -p "$logdir"
 start=$(date +%s)
 
 run_lane() {  # run_lane GOALS: make each goal in turn, stop at the first failure
@@ -21,12 +24,17 @@ run_lane() {  # run_lane GOALS: make each goal in turn, stop at the first failur
 run_lane "$lane2" >"$log" 2>&1 &
 pid2=$!
 echo "lanes: [$lane1] here, [$lane2] beside it (log $log)"
-run_lane "$lane1"
-rc1=$?
+run_lane "$lane1" 2>&1 | tee "$log1"
+rc1=${PIPESTATUS[0]}
 echo "lanes: [$lane1] ended rc=$rc1 after $(( $(date +%s) - start )) s; waiting for [$lane2]"
 wait "$pid2"
 rc2=$?
 echo "----- lane [$lane2] (log $log) -----"
 cat "$log"
 echo "----- end of lane [$lane2]: rc=$rc2, both lanes done after $(( $(date +%s) - start )) s -----"
+# Digest: pytest's FAILED/ERROR lines and counts, molecule's and make's verdicts.
+echo "----- digest of both lanes (full logs: $log1, $log) -----"
+grep -ahE '^(FAILED|ERROR) |^=+ .*(passed|failed|error).* =+$|^[0-9]+ (passed|failed)|^=== lane: .*FAILED|^molecule scenario |^make(\[[0-9]+\])?: \*\*\*' \
+  "$log1" "$log" || true
+echo "lanes: [$lane1] rc=$rc1, [$lane2] rc=$rc2"
 [ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ]
