@@ -403,8 +403,13 @@ node_ready() {
 wait_for kubelet 90 "node $NODE_NAME Ready" node_ready
 coredns_ready() { curl -fsS http://127.0.0.1:18181/ready; }
 wait_for coredns 30 "CoreDNS ready" coredns_ready
-kube_proxy_synced() { curl -fsS http://127.0.0.1:10256/healthz; }
-wait_for kube-proxy 30 "kube-proxy synced" kube_proxy_synced
+# Healthy and its KUBE-SERVICES chain written: healthz answers before the
+# first sync, and kube-router (started next) checks the chain to prove that
+# both use one iptables backend (a start seen to race it: CI, 2026-12-01).
+kube_proxy_synced() {
+  curl -fsS http://127.0.0.1:10256/healthz >/dev/null && iptables -t nat -S KUBE-SERVICES >/dev/null 2>&1
+}
+wait_for kube-proxy 30 "kube-proxy synced (KUBE-SERVICES through iptables)" kube_proxy_synced
 # NetworkPolicy: kube-router's firewall (needs the node object: after Ready).
 "$CLUSTER_DIR/lib/kube-router.sh" start
 

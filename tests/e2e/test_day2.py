@@ -146,3 +146,16 @@ def test_teardown_refuses_without_the_name_and_check_lists(deployed_cluster):
     assert "Check mode: would remove" in flat and "PVCs: %s" % ", ".join(volumes) in flat, out[-3000:]
     assert "Service: %s, %s-read" % (c.name, c.name) in flat and "Secret: %s-credentials" % c.name in flat, out[-3000:]
     assert versions(c) == before and pvc_names(c) == volumes
+
+
+@MYSQL
+def test_teardown_of_a_cluster_already_gone_changes_nothing(deployed_cluster):
+    """A second teardown.yml run finds nothing of its cluster: ok with
+    changed=0. Here the cluster `gone` in the shared cluster's namespace (the
+    state a first teardown leaves: namespace kept, nothing of the cluster in
+    it), whose removal must not touch the cluster beside it."""
+    c = deployed_cluster
+    before, volumes = versions(c), pvc_names(c)
+    out, recap = run_playbook(TEARDOWN, *c.deploy_args, "-e", "mysql_cluster_name=gone", "-e", "confirm=gone")
+    assert recap["failed"] == 0 and recap["changed"] == 0, out[-3000:]
+    assert versions(c) == before and pvc_names(c) == volumes
