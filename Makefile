@@ -98,8 +98,9 @@ deploy: venv
 
 # A cluster-backed test fails, never skips, when make test runs it. The
 # cluster suites run in two lanes on the one local cluster (tests/lanes.sh):
-# the pytest e2e suites, and beside them Ceph, molecule and the bench smoke.
+# the pytest e2e suite (the longer), and beside it the oldest ansible-core's
+# checks, the integration tests, Ceph, molecule and the bench smoke.
 test: export STATEFUL_MYSQL_REQUIRE_CLUSTER := 1
-test: lint sanity units oldest integration cluster-up runtime-venv
-	tests/lanes.sh "e2e" "ceph-e2e molecule bench-smoke"
+test: lint sanity units cluster-up runtime-venv
+	tests/lanes.sh "e2e" "oldest integration ceph-e2e molecule bench-smoke"
 	@echo "all checks and suites passed"
