@@ -9,7 +9,7 @@
 set -uo pipefail
 lane1=$1 lane2=$2
 logdir=${LANES_LOG_DIR:-${STATEFUL_MYSQL_CACHE:-$HOME/.cache/stateful-mysql}}
-log1=$logdir/lane1.log log=$logdir/lane2.log
+log1=$logdir/lane1.log log2=$logdir/lane2.log
 mkdir -p "$logdir"
 start=$(date +%s)
 
@@ -21,20 +21,20 @@ run_lane() {  # run_lane GOALS: make each goal in turn, stop at the first failur
   done
 }
 
-run_lane "$lane2" >"$log" 2>&1 &
+run_lane "$lane2" >"$log2" 2>&1 &
 pid2=$!
-echo "lanes: [$lane1] here, [$lane2] beside it (log $log)"
+echo "lanes: [$lane1] here, [$lane2] beside it (log $log2)"
 run_lane "$lane1" 2>&1 | tee "$log1"
 rc1=${PIPESTATUS[0]}
 echo "lanes: [$lane1] ended rc=$rc1 after $(( $(date +%s) - start )) s; waiting for [$lane2]"
 wait "$pid2"
 rc2=$?
-echo "----- lane [$lane2] (log $log) -----"
-cat "$log"
+echo "----- lane [$lane2] (log $log2) -----"
+cat "$log2"
 echo "----- end of lane [$lane2]: rc=$rc2, both lanes done after $(( $(date +%s) - start )) s -----"
 # Digest: pytest's FAILED/ERROR lines and counts, molecule's and make's verdicts.
-echo "----- digest of both lanes (full logs: $log1, $log) -----"
+echo "----- digest of both lanes (full logs: $log1, $log2) -----"
 grep -ahE '^(FAILED|ERROR) |^=+ .*(passed|failed|error).* =+$|^[0-9]+ (passed|failed)|^=== lane: .*FAILED|^molecule scenario |^make(\[[0-9]+\])?: \*\*\*' \
-  "$log1" "$log" || true
+  "$log1" "$log2" || true
 echo "lanes: [$lane1] rc=$rc1, [$lane2] rc=$rc2"
 [ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ]
