@@ -141,6 +141,14 @@ from ansible_collections.stateful.mysql.plugins.module_utils.sql import (
 )
 
 
+# How long a replica may fail to answer before the step gives up on it:
+# a tunnel through the API server can break for a while under load (seen
+# in CI: three port-forward handshakes in a row), while a replica that is
+# really gone stays gone.
+ANSWER_PATIENCE = 60
+ANSWER_RETRY_SECONDS = 3
+
+
 class ReseedError(Exception):
     pass
 
@@ -155,15 +163,26 @@ def argument_spec():
 class Replica(object):
     """One replica's connection and the GTID questions asked of it."""
 
-    def __init__(self, cluster, target):
+    def __init__(self, cluster, target, patience=ANSWER_PATIENCE):
         self.target = target
         self.name = target.name
-        try:
-            self.conn = cluster.connection(target)
-            self.dialect = self.conn.dialect
-        except ConnectError as e:
-            raise ReseedError("replica %s does not answer (%s): every replica must answer, so that nothing it holds is"
-                              " lost; bring it back first" % (target.name, e))
+        self.conn = None
+        errors = []
+
+        def answered():
+            try:
+                self.conn = cluster.connection(target, fresh=True)
+                return True, None
+            except ConnectError as e:
+                errors.append(str(e))
+                # A refused login or a missing pod will not mend by waiting.
+                return not str(e).startswith(("error 2003", "error 2013")), None
+        wait_until(answered, patience, sleep=ANSWER_RETRY_SECONDS)
+        if self.conn is None:
+            raise ReseedError("replica %s does not answer (%s, %d attempts in %ss): every replica must answer, so"
+                              " that nothing it holds is lost; bring it back first"
+                              % (target.name, errors[-1], len(errors), patience))
+        self.dialect = self.conn.dialect
         self.mariadb = self.dialect.server.is_mariadb
 
     def status(self):
