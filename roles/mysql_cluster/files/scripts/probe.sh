@@ -12,23 +12,31 @@ CNF=$CLIENT_DIR/root.cnf
 # When this replica last was in step (now - lag) with its source, in epoch s.
 FRESH_FILE=$RUN_DIR/replica-fresh-as-of
 
-# Field from `SHOW ... STATUS` printed vertically: takes the first of the
-# names given (Source_* on MySQL 8.4+, Master_* elsewhere).
-field() {
-  local name
-  for name in "$@"; do
-    awk -v k="$name" -F': ' '{ sub(/^ +/, "", $1) } $1 == k { print $2; found=1; exit } END { exit !found }' <<<"$STATUS" && return 0
-  done
-  return 1
+# One client call per probe: the read-only flag, this server's own
+# transactions and the replica status, read in bash without a fork (a probe
+# runs every few seconds in every pod: each client or awk process counts on
+# a small node).
+read_replica_state() {
+  local own line key status
+  if [ "$FLAVOR" = mariadb ]; then own='@@GLOBAL.gtid_binlog_pos'; else
+    own='LOCATE(@@GLOBAL.server_uuid, @@GLOBAL.gtid_executed) > 0'
+  fi
+  status=$(printf 'SELECT @@GLOBAL.%s AS Probe_Read_Only, %s AS Probe_Own;\nSHOW %s STATUS;\n' \
+    "$READ_ONLY_VAR" "$own" "${REPLICA_WORDS^^}" | "$CLIENT" --defaults-extra-file="$CNF" --vertical)
+  declare -gA F=()
+  while IFS= read -r line; do
+    line=${line#"${line%%[! ]*}"}
+    key=${line%%: *}
+    [ "$key" != "$line" ] || continue
+    F[$key]=${line#*: }
+  done <<<"$status"
 }
 
 # Why a stopped replica will not heal by waiting, for the probe's message
 # (the pod's events) and the role's wait step, which can re-copy it.
 # MySQL 8.0+ reports the source's error 1236 as its own 13114.
 broken_hint() {
-  local text
-  # The whole message: it holds ': ' itself, where field would cut it.
-  text=$(awk '{ sub(/^ +/, "") } /^Last_IO_Error: / { sub(/^Last_IO_Error: /, ""); print; exit }' <<<"$STATUS")
+  local text=${F[Last_IO_Error]:-}
   if [ "$1" = 1236 ] || { [ "$1" = 13114 ] && [[ $text == *"error 1236"* ]]; }; then
     printf '%s' ": the primary cannot serve this replica's position (error 1236: binary logs purged, or it holds transactions the primary lacks: $text); it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true"
   fi
@@ -37,47 +45,41 @@ broken_hint() {
 # Transactions of this server's own identity: written on the replica, not
 # replicated (no failover here, so never legitimate).
 errant_check() {
-  local own
+  local own=${F[Probe_Own]:-}
   if [ "$FLAVOR" = mariadb ]; then
-    own=$(echo 'SELECT @@GLOBAL.gtid_binlog_pos' | sql "$CNF")
-    ! grep -Eq "(^|,)[0-9]+-$SERVER_ID-[0-9]+" <<<"${own//[[:space:]]/}"
+    ! [[ ",${own//[[:space:]]/}" =~ ,[0-9]+-$SERVER_ID-[0-9]+ ]]
   else
-    [ "$(echo 'SELECT LOCATE(@@GLOBAL.server_uuid, @@GLOBAL.gtid_executed) > 0' | sql "$CNF")" = 0 ]
+    [ "$own" = 0 ]
   fi || die "errant transactions: this replica wrote transactions of its own that the primary lacks; it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true"
 }
 
 ready_replica() {
-  local ro io sqlt ioe sqle lag
-  ro=$(echo "SELECT @@GLOBAL.$READ_ONLY_VAR" | sql "$CNF")
-  [ "$ro" = 1 ] || die "replica is not $READ_ONLY_VAR"
-  if [ "$REPLICA_WORDS" = replica ]; then
-    STATUS=$(echo 'SHOW REPLICA STATUS' | "$CLIENT" --defaults-extra-file="$CNF" --vertical)
-  else
-    STATUS=$(echo 'SHOW SLAVE STATUS' | "$CLIENT" --defaults-extra-file="$CNF" --vertical)
-  fi
-  [ -n "$STATUS" ] || die "no replication configured"
-  io=$(field Replica_IO_Running Slave_IO_Running)
-  sqlt=$(field Replica_SQL_Running Slave_SQL_Running)
-  ioe=$(field Last_IO_Errno)
-  sqle=$(field Last_SQL_Errno)
-  lag=$(field Seconds_Behind_Source Seconds_Behind_Master)
+  local io sqlt ioe sqle lag
+  read_replica_state
+  [ "${F[Probe_Read_Only]:-}" = 1 ] || die "replica is not $READ_ONLY_VAR"
+  # Source_* and Replica_* on MySQL 8.4+, Master_* and Slave_* on MariaDB.
+  [ -n "${F[Replica_IO_Running]+set}${F[Slave_IO_Running]+set}" ] || die "no replication configured"
+  io=${F[Replica_IO_Running]-${F[Slave_IO_Running]-}}
+  sqlt=${F[Replica_SQL_Running]-${F[Slave_SQL_Running]-}}
+  ioe=${F[Last_IO_Errno]-}
+  sqle=${F[Last_SQL_Errno]-}
+  lag=${F[Seconds_Behind_Source]-${F[Seconds_Behind_Master]-}}
   [ "$sqlt" = Yes ] || die "SQL thread is '$sqlt' (errno $sqle)"
   [ "$sqle" = 0 ] || die "replication SQL error $sqle"
   if [ "$io" = Connecting ] || { [ "$io" = Yes ] && [ "$ioe" != 0 ]; }; then
     # The source is away and the IO thread retries (it never gives up).
-    local now fresh
-    now=$(date +%s)
-    fresh=$(cat "$FRESH_FILE" 2>/dev/null || echo 0)
+    local fresh=0
+    if [ -r "$FRESH_FILE" ]; then read -r fresh <"$FRESH_FILE" || true; fi
     case $fresh in '' | *[!0-9]*) fresh=0 ;; esac
-    [ $((now - fresh)) -le "$MAX_LAG_SECONDS" ] ||
-      die "IO thread is '$io' (errno $ioe) and the data is $((now - fresh))s old, over ${MAX_LAG_SECONDS}s"
+    [ $((EPOCHSECONDS - fresh)) -le "$MAX_LAG_SECONDS" ] ||
+      die "IO thread is '$io' (errno $ioe) and the data is $((EPOCHSECONDS - fresh))s old, over ${MAX_LAG_SECONDS}s"
     return 0
   fi
   [ "$io" = Yes ] || die "IO thread is '$io' (errno $ioe)$(broken_hint "$ioe")"
   case $lag in '' | NULL | *[!0-9]*) die "lag unknown ('$lag')" ;; esac
   [ "$lag" -le "$MAX_LAG_SECONDS" ] || die "lag ${lag}s is over ${MAX_LAG_SECONDS}s"
   errant_check
-  echo $(($(date +%s) - lag)) >"$FRESH_FILE.tmp" && mv -f "$FRESH_FILE.tmp" "$FRESH_FILE"
+  echo $((EPOCHSECONDS - lag)) >"$FRESH_FILE.tmp" && mv -f "$FRESH_FILE.tmp" "$FRESH_FILE"
 }
 
 case ${1:-} in
