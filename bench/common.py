@@ -142,7 +142,7 @@ class Result:
         self.data["notes"].append(text)
 
     def target(self, target, measured, passed, figure=None):
-        """passed: True, False, or None (not measured)."""
+        """passed: True, False, None (not measured) or "info" (a figure with no target)."""
         self.data["targets"].append({"target": target, "measured": measured, "pass": passed,
                                      "figure": figure})
 
@@ -160,3 +160,40 @@ def median(values):
         return None
     mid = len(values) // 2
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def checksums(cluster, table, replicas, timeout=0):
+    """CHECKSUM TABLE on each pod, read until they agree or ``timeout`` s pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sums = dict((cluster.pod(i), cluster.sql(cluster.pod(i), "CHECKSUM TABLE %s" % table).split("\t")[-1])
+                    for i in range(replicas))
+        if len(set(sums.values())) == 1 or time.monotonic() >= deadline:
+            return sums
+        time.sleep(1)
+
+
+def pod_state(cluster, replicas):
+    """What a restart must not change: each datadir's identity (server_uuid
+    on MySQL, and the system tablespace's inode: a copy writes a new file),
+    the event log's copies and CHANGEs; and the pods' uids."""
+    out = {"uids": set(p.metadata.uid for p in cluster.pods()), "identity": {}, "copies": {}, "changes": {}}
+    for i in range(replicas):
+        pod = cluster.pod(i)
+        uuid_ = cluster.sql(pod, "SELECT @@GLOBAL.server_uuid") if cluster.flavor == "mysql" else ""
+        inode = cluster.sh(pod, "stat -c %i /var/lib/mysql/data/ibdata1").strip()
+        out["identity"][pod] = "%s/%s" % (uuid_, inode)
+        events = cluster.events(pod)
+        out["copies"][pod] = events.count("clone started") + events.count("backup stream started")
+        out["changes"][pod] = events.count("CHANGE:")
+    return out
+
+
+def pod_uid(cluster, pod):
+    """The pod's uid, or None while it does not exist (deleted, not yet recreated)."""
+    try:
+        return cluster.core.read_namespaced_pod(pod, cluster.namespace).metadata.uid
+    except client.rest.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise

@@ -21,7 +21,7 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 # listed as not measured yet, never left out.
 PLANNED = [
     ("time_to_cluster", "site.yml <= 1.0x the seed's method (3 pods, MariaDB 10.11)"),
-    ("time_to_cluster", "site.yml time against replica count 1..6, mysql and mariadb"),
+    ("replica_count", "site.yml time against replica count 1..6, mysql and mariadb"),
     ("scale_out", "Parallel scale-out <= 2x one replica's join time"),
     ("rerun", "rerun <= 0.25x the first run"),
     ("rerun", "rerun changed=0"),
@@ -47,7 +47,7 @@ def load_results(where):
 
 
 def verdict(passed):
-    return {True: "pass", False: "**miss**", None: "not measured yet"}[passed]
+    return {True: "pass", False: "**miss**", None: "not measured yet", "info": "measured (no target)"}[passed]
 
 
 def table(results):
@@ -130,6 +130,22 @@ def plot_scale_out(data, path):
     plt.close(fig)
 
 
+def plot_replica_count(data, path):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    flavors = sorted({r["flavor"] for r in data["repetitions"] if "seconds" in r})
+    for flavor in flavors:
+        pts = sorted((r["replicas"], r["seconds"]) for r in data["repetitions"] if r.get("flavor") == flavor and "seconds" in r)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=flavor)
+    ax.set_xlabel("replicas (pods)")
+    ax.set_ylabel("site.yml wall time, s (verified)")
+    ax.set_title("Time to a verified cluster against its size")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def detail_time_to_cluster(data):
     rows = ["| side | rep | to 3/3 Ready s | verified s | pods Ready at (s after start) | recap | load 1m before/after |",
             "|---|---|---|---|---|---|---|"]
@@ -165,10 +181,35 @@ def detail_bad_inputs(data):
     return rows
 
 
-DETAILS = {"time_to_cluster": detail_time_to_cluster, "scale_out": detail_scale_out,
-           "bad_inputs": detail_bad_inputs}
+def detail_replica_count(data):
+    rows = ["| flavor | replicas | site.yml s | recap | load 1m before/after |", "|---|---|---|---|---|"]
+    for r in data["repetitions"]:
+        rows.append("| %s | %s | %s | %s | %s / %s |" % (
+            r["flavor"], r["replicas"], r.get("seconds", "error: %s" % r.get("error", "")[:100]), r.get("recap", "-"),
+            r["load_before"][0], r["load_after"][0]))
+    return rows
 
-PLOTS = {"time_to_cluster": plot_time_to_cluster, "rerun": plot_rerun, "scale_out": plot_scale_out}
+
+def detail_drill(data):
+    """kill_primary and delete_all: one row per repetition."""
+    keys = [k for k in ("seconds_to_ready", "acked_before_kill", "acked", "not_acked", "lost", "rows", "rows_after",
+                        "checksums_equal", "datadir_kept", "converged", "seconds_to_converge")
+            if any(k in r for r in data["repetitions"])]
+    rows = ["| rep | %s | result | load 1m before/after |" % " | ".join(keys), "|---|%s---|---|" % ("---|" * len(keys))]
+    for r in data["repetitions"]:
+        rows.append("| %s | %s | %s | %s / %s |" % (
+            r["rep"], " | ".join(str(r.get(k, "-")) for k in keys),
+            "pass" if r.get("ok") else "**miss** %s" % r.get("error", "")[:100].replace("|", "/"),
+            r["load_before"][0], r["load_after"][0]))
+    return rows
+
+
+DETAILS = {"time_to_cluster": detail_time_to_cluster, "scale_out": detail_scale_out,
+           "bad_inputs": detail_bad_inputs, "replica_count": detail_replica_count,
+           "kill_primary": detail_drill, "delete_all": detail_drill}
+
+PLOTS = {"time_to_cluster": plot_time_to_cluster, "rerun": plot_rerun, "scale_out": plot_scale_out,
+         "replica_count": plot_replica_count}
 
 
 def write(where=None):

@@ -64,3 +64,28 @@ def test_report_lists_every_target_without_a_result_as_not_measured(tmp_path, mo
     rows = [ln for ln in text.splitlines() if ln.startswith("| ") and "target |" not in ln]
     assert len(rows) == len(report.PLANNED)
     assert all(ln.endswith("| not measured yet |") for ln in rows)
+
+
+def _result(tmp_path, name, targets, repetitions):
+    data = {"name": name, "title": name, "smoke": False, "command": "bench/run.py " + name, "commit": "0" * 40,
+            "date": "2026-12-02", "machine": {"cores": 2, "memory_bytes": 2**34}, "versions": {},
+            "targets": targets, "repetitions": repetitions, "notes": []}
+    with open(os.path.join(str(tmp_path), name + ".json"), "w") as fh:
+        json.dump(data, fh)
+
+
+def test_a_drill_with_one_bad_repetition_is_a_miss_and_its_row_says_which(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "RESULTS", str(tmp_path))
+    monkeypatch.setattr(report, "PLOTS", {})
+    target = "drill c: delete all pods, data intact"
+    _result(tmp_path, "delete_all", [{"target": target, "measured": "1/2 intact", "pass": False, "figure": 1}],
+            [{"rep": 1, "ok": True, "rows": 200, "rows_after": 200, "load_before": [1], "load_after": [1]},
+             {"rep": 2, "ok": False, "rows": 400, "rows_after": 399, "load_before": [1], "load_after": [1]}])
+    _result(tmp_path, "replica_count", [{"target": "site.yml time against replica count 1..6, mysql and mariadb",
+                                         "measured": "mariadb 10.11 1: 30 s", "pass": "info", "figure": None}],
+            [{"flavor": "mariadb 10.11", "replicas": 1, "seconds": 30.0, "load_before": [1], "load_after": [1]}])
+    with open(report.write()) as fh:
+        text = fh.read()
+    assert "| %s | 1/2 intact | **miss** |" % target in text
+    assert "| 2 | 400 | 399 | **miss** " in text and "| 1 | 200 | 200 | pass |" in text
+    assert "| mariadb 10.11 1: 30 s | measured (no target) |" in text
