@@ -49,16 +49,32 @@ def kubectl_apply(docs):
                    check=True, capture_output=True)
 
 
+# A pod that waited longer than this to be scheduled waited for the shared
+# node (CPU requests of other suites' pods), not for its own method: such a
+# repetition is kept but not judged.
+STARVED_SECONDS = 10
+
+
 def ready_times(core, ns, selector, start_wall):
-    """Seconds from start to each pod's Ready, and each pod's creation to Ready."""
+    """Seconds from start to each pod's Ready, each pod's creation to Ready,
+    and its creation to being scheduled."""
     out = {}
     for pod in core.list_namespaced_pod(ns, label_selector=selector).items:
         cond = [c for c in pod.status.conditions or [] if c.type == "Ready" and c.status == "True"]
+        sched = [c for c in pod.status.conditions or [] if c.type == "PodScheduled" and c.status == "True"]
         if cond:
             ready = cond[0].last_transition_time.timestamp()
+            created = pod.metadata.creation_timestamp.timestamp()
             out[pod.metadata.name] = {"ready_after_start": round(ready - start_wall, 1),
-                                      "created_to_ready": round(ready - pod.metadata.creation_timestamp.timestamp(), 1)}
+                                      "created_to_ready": round(ready - created, 1),
+                                      "created_to_scheduled": (round(sched[0].last_transition_time.timestamp() - created, 1)
+                                                               if sched else None)}
     return out
+
+
+def starved(rep):
+    """The pods of a repetition that waited over STARVED_SECONDS to be scheduled."""
+    return sorted(p for p, t in (rep.get("pods") or {}).items() if (t.get("created_to_scheduled") or 0) > STARVED_SECONDS)
 
 
 def seed_exec_sql(cluster, pod, query):
@@ -154,11 +170,18 @@ def run(ctx, smoke):
                 common.drop(ns)
     if keep:
         ctx["converged"] = keep  # the rerun benchmark and the drills reuse it
-    seed = [r["seconds_ready"] for r in res.data["repetitions"] if r["side"] == "seed" and "seconds_ready" in r]
-    seedv = [r["seconds_verified"] for r in res.data["repetitions"]
-             if r["side"] == "seed" and r.get("seconds_verified")]
-    site = [r["seconds_verified"] for r in res.data["repetitions"] if r["side"] == "site" and "recap" in r]
-    if seed and site:
+    judged = [r for r in res.data["repetitions"] if not starved(r)]
+    for r in res.data["repetitions"]:
+        if starved(r):
+            res.note("%s rep %s not judged: %s waited over %d s to be scheduled (the shared node's CPU requests)"
+                     % (r["side"], r["rep"], ", ".join(starved(r)), STARVED_SECONDS))
+    seed = [r["seconds_ready"] for r in judged if r["side"] == "seed" and "seconds_ready" in r]
+    seedv = [r["seconds_verified"] for r in judged if r["side"] == "seed" and r.get("seconds_verified")]
+    site = [r["seconds_verified"] for r in judged if r["side"] == "site" and "recap" in r]
+    if len(judged) < len(res.data["repetitions"]) and not (seed and site):
+        res.target("site.yml <= 1.0x the seed's method (3 pods, MariaDB 10.11)",
+                   "not judged: a side waited to be scheduled (see notes)", None)
+    elif seed and site:
         ratio = common.median(site) / common.median(seed)
         res.target("site.yml <= 1.0x the seed's method (3 pods, MariaDB 10.11)",
                    "site.yml %.1f s vs seed %.1f s to 3/3 Ready (%.1f s to replicated row): %.2fx"

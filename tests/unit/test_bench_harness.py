@@ -89,3 +89,12 @@ def test_a_drill_with_one_bad_repetition_is_a_miss_and_its_row_says_which(tmp_pa
     assert "| %s | 1/2 intact | **miss** |" % target in text
     assert "| 2 | 400 | 399 | **miss** " in text and "| 1 | 200 | 200 | pass |" in text
     assert "| mariadb 10.11 1: 30 s | measured (no target) |" in text
+
+
+def test_a_repetition_whose_pod_waited_to_be_scheduled_is_not_judged():
+    import time_to_cluster
+    quick = {"mysql-0": {"created_to_scheduled": 0.1}, "mysql-1": {"created_to_scheduled": 2.0}}
+    slow = dict(quick, **{"mysql-0": {"created_to_scheduled": 185.0}})
+    assert time_to_cluster.starved({"pods": quick}) == []
+    assert time_to_cluster.starved({"pods": slow}) == ["mysql-0"]
+    assert time_to_cluster.starved({"error": "boom"}) == []
