@@ -21,7 +21,12 @@ class Writer(threading.Thread):
 
     def __init__(self, cluster, rep, first_id):
         super().__init__(daemon=True)
-        self.c, self.rep, self.next_id = cluster, rep, first_id
+        # Its own API client: kubernetes' stream() swaps the client's request
+        # method for the length of an exec, so a client shared with the main
+        # thread would send its reads down a websocket (seen: a 404 handshake).
+        own = kube.Cluster(cluster.name, cluster.namespace, cluster.flavor, cluster.version)
+        own.core = kube.client.CoreV1Api(kube.client.ApiClient())
+        self.c, self.rep, self.next_id = own, rep, first_id
         self.acked, self.failed = [], 0
         self.stopping = threading.Event()
 
