@@ -25,7 +25,8 @@ def run(ctx, smoke):
         before = common.load()
         c.sql(c.pod(0), "INSERT INTO %s (rep, v) VALUES %s" % (TABLE, ",".join(["(%d, UUID())" % (i + 1)] * 200)))
         rows = int(c.sql(c.pod(0), "SELECT COUNT(*) FROM %s" % TABLE))
-        sums = common.checksums(c, TABLE, replicas)
+        # The replicas catch up with the batch first: the state to keep.
+        sums = common.checksums(c, TABLE, replicas, timeout=60)
         state = common.pod_state(c, replicas)
         t0 = time.monotonic()
         for pod in c.pods():
