@@ -146,6 +146,12 @@ class Result:
         self.data["targets"].append({"target": target, "measured": measured, "pass": passed,
                                      "figure": figure})
 
+    def drill_outcome(self):
+        """A drill's tally: (repetitions that passed, all, median seconds_to_ready)."""
+        done = self.data["repetitions"]
+        return (sum(1 for r in done if r.get("ok")), len(done),
+                median([r["seconds_to_ready"] for r in done if "seconds_to_ready" in r]))
+
     def save(self):
         where = results_dir(self.data["smoke"])
         os.makedirs(where, exist_ok=True)

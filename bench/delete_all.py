@@ -55,12 +55,10 @@ def run(ctx, smoke):
             fields.update(ok=False, error=str(exc)[-1500:])
         fields["load_after"] = common.load()
         res.rep(**fields)
-    done = res.data["repetitions"]
-    good = sum(1 for r in done if r.get("ok"))
-    times = [r["seconds_to_ready"] for r in done if "seconds_to_ready" in r]
+    good, total, ready = res.drill_outcome()
     res.target("drill c: delete all pods, data intact",
                "%d/%d intact (rows, equal CHECKSUM TABLE, same datadir, no copy, no CHANGE); back to %d/%d "
-               "Ready in %s s (median)" % (good, len(done), replicas, replicas, common.median(times)),
-               good == len(done), good)
+               "Ready in %s s (median)" % (good, total, replicas, replicas, ready),
+               good == total, good)
     res.save()
     return res

@@ -98,13 +98,12 @@ def run(ctx, smoke):
             fields.update(ok=False, error=str(exc)[-1500:])
         fields["load_after"] = common.load()
         res.rep(**fields)
+    good, total, ready = res.drill_outcome()
     done = res.data["repetitions"]
-    good = sum(1 for r in done if r.get("ok"))
     res.target("drill a: kill the primary 10x under load, no acknowledged write lost",
                "%d/%d kills with no acknowledged write lost (%d acknowledged in all, %d lost) and the replicas "
                "converged within 60 s; primary Ready again in %s s (median)"
-               % (good, len(done), sum(r.get("acked", 0) for r in done), sum(r.get("lost", 0) for r in done),
-                  common.median([r["seconds_to_ready"] for r in done if "seconds_to_ready" in r])),
-               good == len(done), good)
+               % (good, total, sum(r.get("acked", 0) for r in done), sum(r.get("lost", 0) for r in done), ready),
+               good == total, good)
     res.save()
     return res
