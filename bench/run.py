@@ -18,7 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import report  # noqa: E402
 
-ORDER = ["time_to_cluster", "rerun", "secrets_vvv", "bad_inputs", "kill_primary", "delete_all", "scale_out", "replica_count"]
+ORDER = ["time_to_cluster", "rerun", "secrets_vvv", "bad_inputs", "security", "kill_primary", "kill_replica", "delete_all",
+         "lag", "copy_throughput", "scale_out", "replica_count"]
 
 
 def main():

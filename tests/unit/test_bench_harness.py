@@ -98,3 +98,26 @@ def test_a_repetition_whose_pod_waited_to_be_scheduled_is_not_judged():
     assert time_to_cluster.starved({"pods": quick}) == []
     assert time_to_cluster.starved({"pods": slow}) == ["mysql-0"]
     assert time_to_cluster.starved({"error": "boom"}) == []
+
+
+def _copy_result(smoke, rates):
+    import copy_throughput
+    res = common.Result.__new__(common.Result)
+    res.data = {"smoke": smoke, "targets": [], "repetitions": [
+        {"flavor": flavor, "kind": kind, "mb_s": mb_s} for flavor, kind, mb_s in rates]}
+    copy_throughput.judge(res)
+    return res.data["targets"][0]
+
+
+def test_copy_throughput_judges_each_copy_against_its_own_yardstick():
+    # The stream against the raw stream, CLONE against the disk; medians.
+    both = [("mariadb 10.11", "stream", 130), ("mariadb 10.11", "raw", 200), ("mariadb 10.11", "dd", 900),
+            ("mysql 9.7", "clone", 500), ("mysql 9.7", "clone", 560), ("mysql 9.7", "dd", 800)]
+    t = _copy_result(False, both)
+    assert t["pass"] is True and "65% of raw" in t["measured"] and "CLONE 530 MB/s = 66%" in t["measured"]
+    slow_clone = both[:3] + [("mysql 9.7", "clone", 395), ("mysql 9.7", "dd", 961)]
+    t = _copy_result(False, slow_clone)
+    assert t["pass"] is False and "CLONE 395 MB/s = 41% of dd fdatasync 961 MB/s" in t["measured"]
+    # The smoke has no CLONE: a good stream alone is not a pass, a bad one is a miss.
+    assert _copy_result(True, both[:3])["pass"] is None
+    assert _copy_result(True, [("mariadb 10.11", "stream", 50), ("mariadb 10.11", "raw", 200)])["pass"] is False
