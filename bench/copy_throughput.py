@@ -149,10 +149,10 @@ def scale_copy(cluster):
             "how": "events.log, 1 s resolution, includes the prepare"}
 
 
-def kinds_for(flavor, smoke, cold_ok):
+def kinds_for(flavor, cold_ok):
     copies = ["clone", "clone concurrency 1"] if flavor == "mysql" else ["stream"]
     out = ["dd"] + copies + ["raw"]
-    if not smoke and cold_ok:
+    if cold_ok:
         out += [copies[0] + " cold", "raw cold"]
     return out
 
@@ -160,10 +160,13 @@ def kinds_for(flavor, smoke, cold_ok):
 def bench_flavor(res, cluster, smoke, reps, mib, label):
     restore = allow_raw_port(cluster)
     try:
-        cold_ok = smoke or drop_page_cache()
+        # Cold variants only where the node's page cache can be dropped (host root).
+        cold_ok = not smoke and drop_page_cache()
+        if not smoke and not cold_ok:
+            res.note("%s: no cold variants (the page cache cannot be dropped here)" % label)
         for i in range(reps):
             # Interleaved: each repetition measures every kind, so load drifts evenly.
-            for kind in kinds_for(cluster.flavor, smoke, cold_ok):
+            for kind in kinds_for(cluster.flavor, cold_ok):
                 before = common.load()
                 try:
                     fields = measure(cluster, kind, mib)
