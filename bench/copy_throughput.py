@@ -187,8 +187,8 @@ def run_full_flavor(res, flavor, version):
                                                            dict(extra, mysql_cluster_replicas=1)))
         cluster = kube.Cluster(name, ns, flavor, version)
         loaded = in_pod(cluster, cluster.pod(0), "load", FULL_ROWS)
-        res.note("%s: %d rows of 3968 bytes, datadir %.2f GB on pod 0" % (label, loaded["rows"],
-                                                                           loaded["datadir_bytes"] / 1e9))
+        res.note("%s: %d rows of 3968 bytes, datadir %.2f GB on pod 0"
+                 % (label, loaded["rows"], loaded["datadir_bytes"] / 1e9))
         before = common.load()
         seconds = common.timed_playbook("scale.yml", common.site_args(flavor, version, name, ns, extra)
                                         + ["-e", "replicas=2"])[0]
