@@ -195,6 +195,20 @@ def pod_state(cluster, replicas):
     return out
 
 
+SCRIPTS = os.path.join(ROOT, "bench", "scripts")
+
+
+def pod_script(cluster, pod, name, *args, timeout=180):
+    """bench/scripts/<name> run in the pod's mysql container (its text as
+    `bash -c`, so nothing is installed); returns its stdout, fails on rc."""
+    with open(os.path.join(SCRIPTS, name)) as fh:
+        text = fh.read()
+    args = [str(a) for a in args]
+    rc, out, err = cluster.exec(pod, ["bash", "-c", text, name, *args], timeout=timeout)
+    assert rc == 0, "%s %s in %s: rc=%s %s %s" % (name, " ".join(args), pod, rc, out[-500:], err[-1500:])
+    return out
+
+
 def pod_uid(cluster, pod):
     """The pod's uid, or None while it does not exist (deleted, not yet recreated)."""
     try:

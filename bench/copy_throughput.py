@@ -27,7 +27,6 @@ import rerun
 from common import kube
 from kubernetes import client
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts", "copy.sh")
 RAW_PORT = 3399
 FULL_ROWS = 2 ** 18     # 3968-byte rows: about 1.3 GB of datadir
 SMOKE_ROWS = 2 ** 13    # about 40 MB
@@ -35,15 +34,9 @@ UNCAPPED = {"mysql_cluster_server_config": {}}  # the e2e vars cap CLONE at 20 M
 MB = 1e6
 
 
-def script_text():
-    with open(SCRIPT) as fh:
-        return fh.read()
-
-
 def in_pod(cluster, pod, *args, timeout=1200):
     """copy.sh ARGS in the pod; its last line's key=value pairs as floats."""
-    rc, out, err = cluster.exec(pod, ["bash", "-c", script_text(), "copy.sh", *map(str, args)], timeout=timeout)
-    assert rc == 0, "copy.sh %s in %s: rc=%s %s %s" % (" ".join(map(str, args)), pod, rc, out[-500:], err[-1500:])
+    out = common.pod_script(cluster, pod, "copy.sh", *args, timeout=timeout)
     last = out.strip().splitlines()[-1] if out.strip() else ""
     return dict((k, float(v)) for k, v in re.findall(r"(\w+)=([0-9.]+)", last))
 

@@ -7,7 +7,6 @@ is secrets_vvv. Runs on the converged MariaDB 10.11 cluster (or its own).
 Full: the watcher runs through scale.yml 3 -> 4 -> 3 (a copy: the backup
 tool, socat, the init scripts) and the checks repeat 3 times; smoke: one
 round on the running cluster. In-pod parts: bench/scripts/security.sh."""
-import os
 import re
 import time
 import uuid
@@ -16,14 +15,9 @@ import common
 import rerun
 from common import kube
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts", "security.sh")
-
 
 def in_pod(cluster, pod, what):
-    with open(SCRIPT) as fh:
-        script = fh.read()
-    rc, out, err = cluster.exec(pod, ["bash", "-c", script, "security.sh", what], timeout=180)
-    assert rc == 0, "security.sh %s in %s: rc=%s %s" % (what, pod, rc, err[-1500:])
+    out = common.pod_script(cluster, pod, "security.sh", what)
     return dict((k, v) for k, v in re.findall(r"^(\w+)=(\S*)", out, re.M))
 
 
