@@ -36,5 +36,17 @@ echo "----- end of lane [$lane2]: rc=$rc2, both lanes done after $(( $(date +%s)
 echo "----- digest of both lanes (full logs: $log1, $log2) -----"
 grep -ahE '^(FAILED|ERROR) |^=+ .*(passed|failed|error).* =+$|^[0-9]+ (passed|failed)|^=== lane: .*FAILED|^molecule scenario |^make(\[[0-9]+\])?: \*\*\*' \
   "$log1" "$log2" || true
+# Each pytest failure's assertion: where it failed, the source line and the
+# message's last lines (the short summary above keeps only its first line).
+awk '
+  /^___+ .* ___+$/ { name = $0; src = ""; n = 0; f = 0; next }
+  /^>/ { src = $0 }
+  /^E / { e[++n] = substr($0, 1, 220); if ($0 ~ /fatal:|FAILED!|msg:|\[ERROR\]/ && f < 3) fat[++f] = e[n] }
+  /^[^ ]+\.py:[0-9]+: [A-Za-z]*(Error|Exception|Failed)/ && name != "" {
+    print name; if (src != "") print src; print e[1]
+    for (i = 1; i <= f; i++) print fat[i]
+    for (i = (n > 7 ? n - 5 : 2); i <= n; i++) print e[i]
+    print $0; name = ""; n = 0; f = 0
+  }' "$log1" "$log2" || true
 echo "lanes: [$lane1] rc=$rc1, [$lane2] rc=$rc2"
 [ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ]
