@@ -107,9 +107,11 @@ def test_verify_shows_the_table_and_names_a_stopped_sql_thread(deployed_cluster)
     short = ["-e", "name=%s" % c.name, "-e", "namespace=%s" % c.namespace]
     out, recap = run_playbook(VERIFY, *short)
     no_password(out)
-    assert recap["failed"] == 0, out[-3000:]
+    # Each message's first line says which step failed (CI's digest shows it).
+    assert recap["failed"] == 0, "verify.yml failed on the healthy cluster:\n" + out[-6000:]
     rows = {row[0]: row for row in table(c, out)}
-    assert set(rows) == {c.pod(i) for i in range(count)}, out[-3000:]
+    assert set(rows) == {c.pod(i) for i in range(count)}, "the table lists %s, not %d pods:\n%s" % (
+        sorted(rows), count, out[-6000:])
     assert rows[c.pod(0)][1:5] == ["primary", "100", "-", "-"]
     for i in range(1, count):
         assert rows[c.pod(i)][1] == "replica" and rows[c.pod(i)][3:5] == ["Yes", "Yes"], rows[c.pod(i)]
@@ -119,9 +121,10 @@ def test_verify_shows_the_table_and_names_a_stopped_sql_thread(deployed_cluster)
     try:
         out, recap = run_playbook(VERIFY, *short, "-e", "mysql_cluster_verify_timeout=10", check=False)
         no_password(out)
-        assert recap.get("failed") == 1, out[-3000:]
+        assert recap.get("failed") == 1, "verify.yml did not fail on a stopped SQL thread:\n" + out[-6000:]
         flat = " ".join(out.split())
-        assert "is not healthy after 10 s: %s: SQL thread not running" % c.pod(1) in flat, out[-3000:]
+        assert "is not healthy after 10 s: %s: SQL thread not running" % c.pod(1) in flat, \
+            "verify.yml failed without naming the stopped SQL thread:\n" + out[-6000:]
         rows = {row[0]: row for row in table(c, out)}
         assert rows[c.pod(1)][3:5] == ["Yes", "No"] and "SQL thread not running" in " ".join(rows[c.pod(1)])
         assert c.pod(2) not in flat.split("is not healthy after")[1]
