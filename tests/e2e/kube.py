@@ -82,7 +82,14 @@ class Cluster:
                 err.append(resp.read_stderr())
         assert not resp.is_open(), "exec of %s in %s timed out" % (command, pod)
         resp.close()
-        return resp.returncode, "".join(out), "".join(err)
+        try:
+            rc = resp.returncode
+        except ValueError as exc:
+            # The API's error instead of an exit status, e.g. "container not
+            # found" when the container ended between a status read and this
+            # exec (a polling loop): a failed exec, not a crash of the test.
+            rc, err = -1, err + [str(exc)]
+        return rc, "".join(out), "".join(err)
 
     def sh(self, pod, script, container="mysql"):
         rc, out, err = self.exec(pod, ["bash", "-c", script], container=container)
