@@ -371,10 +371,11 @@ def run(ctx, smoke):
              "scale.yml), the kill as soon as the new pod's events.log says the copy started; then back to 3 "
              "with the removed ordinal's PVC gone (whenScaled: Delete).")
     rounds = 1 if smoke else 10
+    kinds = SMOKE_KINDS if smoke else KINDS
     try:
         for r in range(rounds):
             target = c.pod(1 + r % 2)  # the same replica for kinds 1 and 2: a fresh pod, no restart back-off
-            for kind in (SMOKE_KINDS if smoke else KINDS):
+            for kind in kinds:
                 print("kill_replica: round %d %s (load %s)" % (r + 1, kind, common.load()[0]), flush=True)
                 one(c, res, kind, r + 1, target, r == 0)
     finally:
@@ -384,7 +385,7 @@ def run(ctx, smoke):
             res.note("could not drop %s: %s" % (BIG, exc))
     done = res.data["repetitions"]
     per = ", ".join("%s %d/%d" % (k, sum(1 for x in done if x["kind"] == k and x.get("ok")),
-                                  sum(1 for x in done if x["kind"] == k)) for k in (SMOKE_KINDS if smoke else KINDS))
+                                  sum(1 for x in done if x["kind"] == k)) for k in kinds)
     good, total, ready = res.drill_outcome()
     copies = [x["copy_seconds"] for x in done if x.get("copy_seconds") is not None]
     res.target("drill b: kill replica/process/new replica/donor mid-copy 10x each",
