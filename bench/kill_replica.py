@@ -75,25 +75,6 @@ def load_big(c, log2):
     return rows, round(time.monotonic() - t0, 1)
 
 
-def host_pid(container_id):
-    """The node's PID of a container's PID 1 (its cgroup names the container)."""
-    cid = container_id.split("://", 1)[-1]
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cgroup" % entry) as fh:
-                if not fh.read().rstrip().endswith(cid):
-                    continue
-            with open("/proc/%s/status" % entry) as fh:
-                nspid = [line.split()[1:] for line in fh if line.startswith("NSpid:")][0]
-        except (OSError, IndexError):  # gone meanwhile, or not ours to read
-            continue
-        if nspid[-1] == "1":
-            return int(entry)
-    return None
-
-
 def container_status(c, pod, name="mysql"):
     p = c.core.read_namespaced_pod(pod, c.namespace)
     return [s for s in p.status.container_statuses or [] if s.name == name][0]
@@ -149,7 +130,7 @@ def kill_pod(c, pod):
 def kill_process(c, fields, pod):
     """SIGKILL from the node to the mysql container's PID 1."""
     st = container_status(c, pod)
-    pid = host_pid(st.container_id)
+    pid = kube.host_pid(st.container_id)
     assert pid, "no process of container %s on this node: is the node this machine?" % st.container_id
     with open("/proc/%d/comm" % pid) as fh:
         fields["killed_process"] = fh.read().strip()

@@ -4,14 +4,16 @@ so across restarts without copying or re-pointing twice."""
 import json
 import os
 import re
+import signal
 import subprocess
+import threading
 import time
 import uuid
 
 import pytest
 from kubernetes.client.rest import ApiException
 
-from kube import BIN, CACHE, CLIENT_CNF, KUBECONFIG, PREFIX, ROOT, api, deploy_args, run_playbook
+from kube import BIN, CACHE, CLIENT_CNF, KUBECONFIG, PREFIX, ROOT, Cluster, api, deploy_args, run_playbook
 
 REPLICAS = 3
 
@@ -339,29 +341,52 @@ def test_restarts_never_copy_or_repoint_again(deployed_cluster):
 
 @SCRIPT_DRILLS
 def test_replica_deleted_mid_copy_copies_again_cleanly(deployed_cluster):
-    """Scale to 4 with enough data that the copy takes a while, delete the
-    new pod while it copies, and check it redoes the copy from scratch."""
+    """Scale to 4, freeze the new pod's init container as its copy starts,
+    delete the pod, and check it redoes the copy from scratch."""
     c = deployed_cluster
     c.sql(c.pod(0), "CREATE DATABASE IF NOT EXISTS e2e; DROP TABLE IF EXISTS e2e.big; "
                     "CREATE TABLE e2e.big (id INT AUTO_INCREMENT PRIMARY KEY, pad CHAR(250) NOT NULL)")
     c.sql(c.pod(0), "INSERT INTO e2e.big (pad) VALUES (REPEAT('x', 250))")
-    for doubling in range(19):
+    for doubling in range(16):
         c.sql(c.pod(0), "INSERT INTO e2e.big (pad) SELECT pad FROM e2e.big")
     rows = c.sql(c.pod(0), "SELECT COUNT(*) FROM e2e.big")
-    run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args,
-                 "-e", "mysql_cluster_replicas=4", "-e", "mysql_cluster_wait=false")
-    new = c.pod(3)
-    deadline = time.monotonic() + 300
-    while True:
-        rc, out = c.exec(new, ["bash", "-c", "cat /var/lib/mysql/.stateful-mysql/events.log"],
-                         container="init")[:2] if _init_running(c, new) else (1, "")
-        if rc == 0 and "started from" in out:
-            break
-        assert time.monotonic() < deadline, "%s never started copying" % new
-        time.sleep(0.2)
-    assert "done-marker written" not in out
-    # Not a force delete (grace 0), which may start the new pod while the old
-    # one still writes to the volume; a 1 s grace kills the copy at once.
+    # MariaDB's copy starts as its init container starts and takes seconds,
+    # less than an exec takes to start: the donors' stream servers (socat,
+    # PID 1 of each donor container) are held from the node (SIGSTOP) until
+    # the freezer below runs. MySQL's CLONE starts seconds later, after a
+    # datadir and a server are initialised.
+    held = [c.pod(i) for i in range(3)] if c.flavor == "mariadb" else []
+    for pod in held:
+        c.signal_from_node(pod, "donor", signal.SIGSTOP)
+    try:
+        run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args,
+                     "-e", "mysql_cluster_replicas=4", "-e", "mysql_cluster_wait=false")
+        new = c.pod(3)
+        deadline = time.monotonic() + 300
+        while not _init_running(c, new):
+            assert time.monotonic() < deadline, "%s: its init container never ran" % new
+            time.sleep(0.2)
+        # The freezer polls inside the container, so it sees the copy's
+        # first bytes at once (a poll through the API missed the copy in CI).
+        # Its own client: an exec stream patches the client it runs on.
+        token = "freezer-%s" % uuid.uuid4().hex
+        freezer = Cluster(c.name, c.namespace, c.flavor, c.version)
+        frozen = {}
+        thread = threading.Thread(target=lambda: frozen.update(result=freezer.exec(
+            new, ["bash", "-c", FREEZE_AT_COPY, token], container="init", timeout=330)), daemon=True)
+        thread.start()
+        # "[f]" keeps the check's own command line from matching.
+        while c.exec(new, ["bash", "-c", "grep -qs '[f]%s' /proc/[0-9]*/cmdline" % token[1:]], container="init")[0]:
+            assert thread.is_alive() and time.monotonic() < deadline, "the freezer never ran in %s: %s" % (new, frozen)
+            time.sleep(0.5)
+    finally:
+        for pod in held:
+            c.signal_from_node(pod, "donor", signal.SIGCONT)
+    thread.join(340)
+    rc, out, err = frozen.get("result", (None, "", "no result"))
+    assert rc == 0, "%s never started copying (rc %s): %s %s" % (new, rc, out, err)
+    assert "done-marker written" not in out and "CHANGE:" not in out, "the copy got too far before it was frozen: %s" % out
+    # Frozen, the copy cannot finish; a 1 s grace then kills the pod.
     c.core.delete_namespaced_pod(new, c.namespace, grace_period_seconds=1)
     run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args, "-e", "mysql_cluster_replicas=4")
     c.wait_ready(4, timeout=600)
@@ -375,6 +400,22 @@ def test_replica_deleted_mid_copy_copies_again_cleanly(deployed_cluster):
     while c.sql(new, "SELECT COUNT(*) FROM e2e.big") != rows:
         assert time.monotonic() < deadline
         time.sleep(1)
+
+
+# Run in the new pod's init container: once its copy has started and put
+# its first files in the datadir, stop the container's other processes (the
+# copy, its server; PID 1, the script, ignores it) and print the events.
+FREEZE_AT_COPY = r"""
+f=/var/lib/mysql/.stateful-mysql/events.log
+for _ in $(seq 1 15000); do
+  if grep -q "started from" "$f" 2>/dev/null && [ -n "$(ls -A /var/lib/mysql/data 2>/dev/null)" ]; then
+    for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = "$$" ] || kill -STOP "$p" 2>/dev/null; done
+    cat "$f"; exit 0
+  fi
+  sleep 0.02
+done
+exit 1
+"""
 
 
 def _init_running(c, pod):
