@@ -34,6 +34,39 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
+def _flavor_of(item):
+    """The deployed_cluster parameter an item runs on, or None."""
+    callspec = getattr(item, "callspec", None)
+    if callspec and "deployed_cluster" in getattr(item, "fixturenames", ()):
+        return callspec.params.get("deployed_cluster")
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Retire a flavor's shared cluster after the last test that uses it:
+    pytest would keep the last flavor's pods until the session ends, busy
+    (probes, the secret watcher) through every later module."""
+    flavor = _flavor_of(item)
+    cluster = item.funcargs.get("deployed_cluster") if flavor else None
+    yield
+    if cluster is None:
+        return
+    items = item.session.items
+    if any(_flavor_of(later) == flavor for later in items[items.index(item) + 1:]):
+        return
+    retire(cluster)
+
+
+def retire(cluster):
+    if getattr(cluster, "retired", False):
+        return
+    cluster.retired = True
+    cluster.watcher.stop()
+    if os.environ.get("E2E_KEEP") != "1":
+        delete_namespace(cluster.namespace)
+
+
 @pytest.fixture(scope="session")
 def kube_ready():
     if not os.path.exists(KUBECONFIG):
@@ -63,6 +96,4 @@ def deployed_cluster(request, kube_ready, tmp_path_factory):
     cluster.deploy_args = args
     cluster.first_run = {"seconds": time.monotonic() - started, "recap": recap, "output": out}
     yield cluster
-    watcher.stop()
-    if os.environ.get("E2E_KEEP") != "1":
-        delete_namespace(namespace)
+    retire(cluster)

@@ -26,5 +26,5 @@ endef
 sanity: venv shellcheck-installed
 	$(call run_sanity,$(BIN),$(SANITY_DIR))
 
-sanity-oldest: venv shellcheck-installed $(OLDEST_VENV)/.stamp
+sanity-oldest: venv shellcheck-installed $(OLDEST_STAMP)
 	$(call run_sanity,$(OLDEST_BIN),$(SANITY_OLDEST_DIR))
