@@ -1,6 +1,7 @@
 """site.yml on the local Kubernetes, once per flavor (MySQL 9.7, MariaDB
 10.11, MariaDB 11.8): the cluster replicates, as it should, and keeps doing
 so across restarts without copying or re-pointing twice."""
+import glob
 import json
 import os
 import re
@@ -92,7 +93,8 @@ def installed_collection(tmp_path_factory):
     installed into a virtualenv holding only requirements.txt (make
     runtime-venv), away from the checkout and its ansible.cfg."""
     runtime = os.path.join(CACHE, "venv-runtime", "bin")
-    if not os.path.exists(os.path.join(runtime, "..", ".stamp")):
+    # The Makefile's stamp names the requirements' hash (.stamp-<hash>).
+    if not glob.glob(os.path.join(runtime, "..", ".stamp-*")):
         pytest.fail("no runtime virtualenv at %s: run `make runtime-venv`" % runtime)
     work = tmp_path_factory.mktemp("installed")
     env = dict(os.environ, ANSIBLE_NOCOLOR="1")
