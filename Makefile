@@ -104,10 +104,11 @@ deploy: venv
 
 # A cluster-backed test fails, never skips, when make test runs it. The
 # cluster suites run in two lanes on the one local cluster (tests/lanes.sh):
-# the pytest e2e suite then the bench smoke, and beside them the oldest
-# ansible-core's checks, the integration tests, Ceph and molecule (the two
-# lanes' work is about even; the machine's two cores are the limit).
+# sanity (single-threaded: the other core starts the e2e clusters) then the
+# pytest e2e suite, and beside them the oldest ansible-core's checks, the
+# integration tests, Ceph, molecule and the bench smoke (the two lanes' work
+# is about even; the machine's two cores are the limit).
 test: export STATEFUL_MYSQL_REQUIRE_CLUSTER := 1
-test: lint sanity units cluster-up runtime-venv
-	tests/lanes.sh "e2e bench-smoke" "oldest integration ceph-e2e molecule"
+test: lint units cluster-up runtime-venv
+	tests/lanes.sh "sanity e2e" "oldest integration ceph-e2e molecule bench-smoke"
 	@echo "all checks and suites passed"
