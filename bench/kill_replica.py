@@ -75,11 +75,6 @@ def load_big(c, log2):
     return rows, round(time.monotonic() - t0, 1)
 
 
-def container_status(c, pod, name="mysql"):
-    p = c.core.read_namespaced_pod(pod, c.namespace)
-    return [s for s in p.status.container_statuses or [] if s.name == name][0]
-
-
 def write_rows(c, rep, kind, timeout=180):
     """ROWS rows tagged with the repetition, on the primary (retried while it
     is away: kind 4 may kill it when it is the donor)."""
@@ -129,7 +124,7 @@ def kill_pod(c, pod):
 
 def kill_process(c, fields, pod):
     """SIGKILL from the node to the mysql container's PID 1."""
-    st = container_status(c, pod)
+    st = c.container_status(pod)
     pid = kube.host_pid(st.container_id)
     assert pid, "no process of container %s on this node: is the node this machine?" % st.container_id
     with open("/proc/%d/comm" % pid) as fh:
@@ -143,10 +138,10 @@ def inside_sigkill_ignored(c, pod):
     """`kill -KILL 1` in the container: the kernel drops it (PID 1 of its
     namespace has no handler for SIGKILL). True if the server is still the
     same process afterwards."""
-    before = container_status(c, pod)
+    before = c.container_status(pod)
     rc, _out, _err = c.exec(pod, ["bash", "-c", "kill -KILL 1"])
     time.sleep(2)
-    after = container_status(c, pod)
+    after = c.container_status(pod)
     return rc == 0 and after.restart_count == before.restart_count and after.container_id == before.container_id
 
 
@@ -240,10 +235,10 @@ def one(c, res, kind, rep, target, first):
             restarts = kill_process(c, fields, target)
             t0 = time.monotonic()
             deadline = t0 + 120
-            while container_status(c, target).restart_count == restarts:
+            while c.container_status(target).restart_count == restarts:
                 assert time.monotonic() < deadline, "the mysql container of %s did not restart" % target
                 time.sleep(0.3)
-            last = container_status(c, target).last_state.terminated
+            last = c.container_status(target).last_state.terminated
             fields["exit_code"] = last.exit_code if last else None
         else:
             new = c.pod(replicas)

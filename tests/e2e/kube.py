@@ -112,10 +112,13 @@ class Cluster:
             rc, err = -1, err + [str(exc)]
         return rc, "".join(out), "".join(err)
 
+    def container_status(self, pod, name="mysql"):
+        p = self.core.read_namespaced_pod(pod, self.namespace)
+        return [s for s in p.status.container_statuses or [] if s.name == name][0]
+
     def signal_from_node(self, pod, container, signum):
         """Send a signal to a container's PID 1 from the node (this machine)."""
-        p = self.core.read_namespaced_pod(pod, self.namespace)
-        st = [s for s in p.status.container_statuses or [] if s.name == container][0]
+        st = self.container_status(pod, container)
         pid = host_pid(st.container_id)
         assert pid, "no process of container %s on this node: is the node this machine?" % st.container_id
         os.kill(pid, signum)
