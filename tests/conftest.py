@@ -1,5 +1,5 @@
 """Put the linked collection on sys.path so tests import it by its FQCN,
-and tests/ so that they share helpers."""
+and tests/ so that they share helpers; select the tier (tests/tiers.py)."""
 import os
 import sys
 
@@ -11,3 +11,13 @@ if COLLECTIONS not in sys.path:
 TESTS = os.path.dirname(os.path.abspath(__file__))
 if TESTS not in sys.path:
     sys.path.append(TESTS)
+
+import tiers  # noqa: E402
+
+
+def pytest_configure(config):
+    tiers.configure(config)
+
+
+def pytest_collection_modifyitems(config, items):
+    tiers.select(config, items)

@@ -13,11 +13,17 @@ log1=$logdir/lane1.log log2=$logdir/lane2.log
 mkdir -p "$logdir"
 start=$(date +%s)
 
+timings=${CI_TIMINGS:-/dev/null}
 run_lane() {  # run_lane GOALS: make each goal in turn, stop at the first failure
-  local goal
+  local goal t0 rc
   for goal in $1; do
     echo "=== lane: make $goal ($(( $(date +%s) - start )) s)"
-    make --no-print-directory "$goal" || { echo "=== lane: make $goal FAILED"; return 1; }
+    t0=$(date +%s)
+    make --no-print-directory "$goal"
+    rc=$?
+    # Each suite's wall time, for tests/ci_report.py.
+    printf 'step\t%s\t%s\t%s\t%s\n' "$goal" "$t0" "$(date +%s)" "$rc" >>"$timings"
+    [ $rc -eq 0 ] || { echo "=== lane: make $goal FAILED"; return 1; }
   done
 }
 

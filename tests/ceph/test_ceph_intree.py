@@ -15,6 +15,9 @@ import pytest
 from conftest import ROOT, k8s_api
 from test_ceph_role import recap
 
+# The v1.30 control plane is built and started in the full tier only.
+pytestmark = pytest.mark.full_tier
+
 POOL = "e2e-intree"
 CLIENT = "e2e-intree"
 SC = "ceph-e2e-intree"

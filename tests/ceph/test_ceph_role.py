@@ -1,6 +1,7 @@
 """The ceph_rbd role through playbooks/ceph.yml against the real Ceph and
-Kubernetes: the v1.30 control plane (always, started by the tests) and, for
-the CSI content and the in-tree refusal, the main v1.34 cluster."""
+Kubernetes: the v1.30 control plane for the in-tree provisioner (full tier)
+and the main v1.34 cluster for the CSI content, the in-tree refusal and the
+role's input refusals."""
 import base64
 import json
 import os
@@ -101,6 +102,8 @@ def clean(ceph, module):
     wipe()
 
 
+# The v1.30 control plane is built and started in the full tier only.
+@pytest.mark.full_tier
 def test_role_in_tree_on_v130(ceph, k8s130, inventory, playbook, clean):
     """check mode, create, again, change, again; then the key in the Secret is a least-privilege key."""
     v = role_vars(ceph_rbd_provisioner="in-tree")
@@ -193,18 +196,20 @@ def check_key_is_least_privilege(ceph, key, tmp_dir):
         ceph.cli("osd", "pool", "delete", other, other, "--yes-i-really-really-mean-it")
 
 
-def test_role_refuses_admin_client(ceph, k8s130, inventory, playbook, clean):
-    v = role_vars(ceph_rbd_client_name="admin", ceph_rbd_provisioner="in-tree")
-    before = observe(ceph, k8s130, v)
-    rc, out = playbook(PLAYBOOK, v, inventory(), {"K8S_AUTH_KUBECONFIG": k8s130}, name="role-refuse-admin")
+# The refusals come before any Kubernetes call, whatever the provisioner: on
+# the main cluster with CSI, so that the landing tier has them without v1.30.
+def test_role_refuses_admin_client(ceph, k8s134, inventory, playbook, clean):
+    v = role_vars(ceph_rbd_client_name="admin")
+    before = observe(ceph, k8s134, v)
+    rc, out = playbook(PLAYBOOK, v, inventory(), {"K8S_AUTH_KUBECONFIG": k8s134}, name="role-refuse-admin")
     assert rc != 0 and "the admin key never goes to" in out
-    assert observe(ceph, k8s130, v) == before
+    assert observe(ceph, k8s134, v) == before
 
 
-def test_role_bad_pool_name_changes_nothing(ceph, k8s130, inventory, playbook, clean):
-    v = role_vars(ceph_rbd_pool="bad pool", ceph_rbd_provisioner="in-tree")
+def test_role_bad_pool_name_changes_nothing(ceph, k8s134, inventory, playbook, clean):
+    v = role_vars(ceph_rbd_pool="bad pool")
     snap = (ceph.cli("osd", "pool", "ls").stdout, ceph.cli("auth", "ls").stdout)
-    rc, out = playbook(PLAYBOOK, v, inventory(), {"K8S_AUTH_KUBECONFIG": k8s130}, name="role-bad-pool")
+    rc, out = playbook(PLAYBOOK, v, inventory(), {"K8S_AUTH_KUBECONFIG": k8s134}, name="role-bad-pool")
     assert rc != 0 and "ceph_rbd_pool must be a pool name" in out
     assert (ceph.cli("osd", "pool", "ls").stdout, ceph.cli("auth", "ls").stdout) == snap
 

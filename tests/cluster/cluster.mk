@@ -19,7 +19,7 @@ cluster-status:
 
 ## cluster-smoke: the cluster's smoke tests (pytest) against the running cluster
 cluster-smoke: venv
-	CLUSTER_SMOKE=1 $(BIN)/python -m pytest -q tests/cluster
+	CLUSTER_SMOKE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --junitxml=$(JUNIT)/cluster-smoke.xml tests/cluster
 
 ## images: build (or find cached) the local images
 images:

@@ -6,5 +6,5 @@
 e2e: venv cluster-up
 	$(MAKE) cluster-smoke
 	KUBECONFIG=$(LOCAL_KUBECONFIG) STATEFUL_MYSQL_REQUIRE_CLUSTER=1 \
-	  $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 -rfE \
-	  --junitxml=$(CACHE)/e2e-junit.xml tests/e2e
+	  $(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 -rfE \
+	  --junitxml=$(JUNIT)/e2e.xml tests/e2e

@@ -248,7 +248,8 @@ class SecretWatcher:
 
     def stop(self):
         self._stop.set()
-        self._thread.join(timeout=60)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=60)
 
     def _containers(self, core):
         try:

@@ -4,6 +4,7 @@ leave alone, and what verify.yml reports. Nothing here changes the cluster
 for good. The scale sequences, site.yml after a scale and a teardown beside
 a second cluster are the molecule scenarios' (molecule/README.md)."""
 import os
+import time
 
 import pytest
 from kubernetes import client
@@ -162,3 +163,82 @@ def test_teardown_of_a_cluster_already_gone_changes_nothing(deployed_cluster):
     out, recap = run_playbook(TEARDOWN, *c.deploy_args, "-e", "mysql_cluster_name=gone", "-e", "confirm=gone")
     assert recap["failed"] == 0 and recap["changed"] == 0, out[-3000:]
     assert versions(c) == before and pvc_names(c) == volumes
+
+
+@MYSQL
+def test_teardown_removes_only_its_cluster_beside_another(deployed_cluster):
+    """teardown.yml of cluster `other` in the shared cluster's namespace:
+    other's StatefulSet (pause pods), the PVC of its claim template and its
+    PV, and its labelled Service, ConfigMap and Secret go; a PVC carrying
+    other's instance label but not of its claim template, an unlabelled
+    ConfigMap and a Secret named in mysql_cluster_credentials_secret stay;
+    the live cluster beside it is untouched and replicating (molecule's
+    custom-names scenario does the same between two real clusters)."""
+    c = deployed_cluster
+    ns = c.namespace
+    before, volumes = versions(c), pvc_names(c)
+    selector = {"app.kubernetes.io/name": "mysql-cluster", "app.kubernetes.io/instance": "other"}
+    labels = dict(selector, **{"app.kubernetes.io/managed-by": "stateful.mysql"})
+    meta = client.V1ObjectMeta
+    c.apps.create_namespaced_stateful_set(ns, client.V1StatefulSet(
+        metadata=meta(name="other", labels=labels),
+        spec=client.V1StatefulSetSpec(
+            replicas=1, service_name="other", selector=client.V1LabelSelector(match_labels=selector),
+            template=client.V1PodTemplateSpec(
+                metadata=meta(labels=selector),
+                spec=client.V1PodSpec(termination_grace_period_seconds=1, containers=[client.V1Container(
+                    name="main", image="localhost/stateful-mysql/pause:1", image_pull_policy="IfNotPresent",
+                    volume_mounts=[client.V1VolumeMount(name="data", mount_path="/data")])])),
+            volume_claim_templates=[client.V1PersistentVolumeClaim(
+                metadata=meta(name="data"),
+                spec=client.V1PersistentVolumeClaimSpec(
+                    access_modes=["ReadWriteOnce"],
+                    resources=client.V1VolumeResourceRequirements(requests={"storage": "16Mi"})))])))
+    c.core.create_namespaced_service(ns, client.V1Service(
+        metadata=meta(name="other", labels=labels),
+        spec=client.V1ServiceSpec(cluster_ip="None", selector=selector, ports=[client.V1ServicePort(port=3306)])))
+    c.core.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=meta(name="other-config", labels=labels)))
+    c.core.create_namespaced_secret(ns, client.V1Secret(metadata=meta(name="other-tls", labels=labels)))
+    stays = {
+        "PVC": c.core.create_namespaced_persistent_volume_claim(ns, client.V1PersistentVolumeClaim(
+            metadata=meta(name="other-notes-claim", labels={"app.kubernetes.io/instance": "other"}),
+            spec=client.V1PersistentVolumeClaimSpec(
+                access_modes=["ReadWriteOnce"],
+                resources=client.V1VolumeResourceRequirements(requests={"storage": "16Mi"})))).metadata.uid,
+        "ConfigMap": c.core.create_namespaced_config_map(
+            ns, client.V1ConfigMap(metadata=meta(name="other-notes"))).metadata.uid,
+        "Secret": c.core.create_namespaced_secret(
+            ns, client.V1Secret(metadata=meta(name="other-own-credentials"))).metadata.uid,
+    }
+    deadline = time.monotonic() + 120
+    while True:
+        claim = [p for p in c.core.list_namespaced_persistent_volume_claim(ns).items if p.metadata.name == "data-other-0"]
+        if claim and claim[0].spec.volume_name:
+            break
+        assert time.monotonic() < deadline, "other's PVC never bound"
+        time.sleep(2)
+    pv = claim[0].spec.volume_name
+    out, recap = run_playbook(TEARDOWN, *c.deploy_args, "-e", "mysql_cluster_name=other", "-e", "confirm=other",
+                              "-e", "mysql_cluster_credentials_secret=other-own-credentials",
+                              "-e", "mysql_cluster_root_password=", "-e", "mysql_cluster_replication_password=",
+                              "-e", "mysql_cluster_clone_password=")
+    assert recap["failed"] == 0 and recap["changed"] > 0, out[-3000:]
+    no_password(out)
+    names = lambda items: {i.metadata.name for i in items}  # noqa: E731
+    assert "other" not in names(c.apps.list_namespaced_stateful_set(ns).items)
+    assert "other" not in names(c.core.list_namespaced_service(ns).items)
+    assert "other-config" not in names(c.core.list_namespaced_config_map(ns).items)
+    assert "other-tls" not in names(c.core.list_namespaced_secret(ns).items)
+    assert "data-other-0" not in names(c.core.list_namespaced_persistent_volume_claim(ns).items)
+    assert pv not in names(c.core.list_persistent_volume().items)
+    assert c.core.read_namespaced_persistent_volume_claim("other-notes-claim", ns).metadata.uid == stays["PVC"]
+    assert c.core.read_namespaced_config_map("other-notes", ns).metadata.uid == stays["ConfigMap"]
+    assert c.core.read_namespaced_secret("other-own-credentials", ns).metadata.uid == stays["Secret"]
+    c.core.delete_namespaced_persistent_volume_claim("other-notes-claim", ns)
+    c.core.delete_namespaced_config_map("other-notes", ns)
+    c.core.delete_namespaced_secret("other-own-credentials", ns)
+    # The cluster beside it: not one object moved, and it replicates.
+    assert versions(c) == before and pvc_names(c) == volumes
+    for pod in [p.metadata.name for p in c.pods()[1:]]:
+        st = c.replica_status(pod)
+        assert st["Replica_IO_Running"] == "Yes" and st["Replica_SQL_Running"] == "Yes", (pod, st)

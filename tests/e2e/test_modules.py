@@ -297,6 +297,8 @@ def solo_mariadb(request):
                                         "delete_namespace": True, "wait_timeout": 180})
 
 
+# The modules' port-forward path is the same for both images: one in the landing tier.
+@pytest.mark.landing("mariadb")
 def test_status_through_port_forward_with_the_secret(solo_mariadb):
     args = {"name": solo_mariadb["name"], "namespace": solo_mariadb["namespace"], "wait": True,
             "wait_timeout": 120}
@@ -322,6 +324,7 @@ def test_status_through_port_forward_with_the_secret(solo_mariadb):
     assert "wrong-password-x" not in json.dumps({k: v for k, v in result.items() if k != "invocation"})
 
 
+@pytest.mark.landing("mariadb")
 def test_verify_reads_through_the_read_service_in_cluster(solo_mariadb):
     args = {"name": solo_mariadb["name"], "namespace": solo_mariadb["namespace"], "read_attempts": 3}
     result = run_module("replication_verify", args)

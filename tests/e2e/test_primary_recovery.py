@@ -63,7 +63,10 @@ def test_reseed_wants_the_cluster_name(deployed_cluster):
 
 
 # CI time: MariaDB 10.11 takes the same path as 11.8 (backup stream, gtid_slave_pos).
+# The landing tier reseeds MariaDB 11.8, the harder path: the stream into
+# ordinal 0, and gtid_binlog_state carried on from the copy.
 @pytest.mark.only_flavors("mysql-9.7", "mariadb-11.8")
+@pytest.mark.landing("mariadb-11.8")
 def test_empty_primary_refuses_and_reseed_brings_every_row_back(deployed_cluster):
     c = deployed_cluster
     c.wait_ready(REPLICAS, timeout=300)

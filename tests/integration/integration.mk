@@ -24,4 +24,4 @@ integration-deps:
 	fi
 
 integration: venv integration-deps
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --junitxml=$(JUNIT)/integration.xml tests/integration $(PYTEST_ARGS)

@@ -10,7 +10,8 @@ SANITY_OLDEST_DIR := $(CACHE)/sanity-oldest/ansible_collections/stateful/mysql
 # ansible-test's shellcheck test silently passes without the binary: install
 # it (Debian package) so that the scripts are really checked on a clean machine.
 shellcheck-installed:
-	command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck; }
+	command -v shellcheck >/dev/null || { apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  apt-get -o DPkg::Lock::Timeout=600 install -y -qq shellcheck; }
 	command -v shellcheck >/dev/null
 
 # $(call run_sanity,BIN,DIR): ansible-test looks for get_pip_<its pip
