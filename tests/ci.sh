@@ -12,7 +12,7 @@
 set -uo pipefail
 tier=${1:?usage: tests/ci.sh landing|full}
 case $tier in landing | full) ;; *) echo "tests/ci.sh: tier '$tier': use landing or full" >&2; exit 2 ;; esac
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 CACHE=${STATEFUL_MYSQL_CACHE:-$HOME/.cache/stateful-mysql}
 export STATEFUL_MYSQL_CACHE=$CACHE STATEFUL_MYSQL_TIER=$tier STATEFUL_MYSQL_REQUIRE_CLUSTER=1
 mkdir -p "$CACHE/logs"
@@ -44,22 +44,26 @@ echo "cluster-up in the background (log $up_log)"
 timed cluster-up make --no-print-directory cluster-up >"$up_log" 2>&1 &
 up_pid=$!
 
-failed=""
+# A failed check does not hold back the cluster suites (one CI run then
+# reports every failure); without the virtualenv or the cluster nothing runs.
+failed="" fatal=""
 for goal in venv lint units sanity runtime-venv; do
-  timed "$goal" make --no-print-directory "$goal" || failed="$failed $goal"
-  # Nothing runs without the virtualenv.
-  [ "$goal" = venv ] && [ -n "$failed" ] && break
+  if ! timed "$goal" make --no-print-directory "$goal"; then
+    failed="$failed $goal"
+    case $goal in venv | runtime-venv) fatal=1 ;; esac
+  fi
+  [ -z "$fatal" ] || break
 done
 
 echo "=== waiting for cluster-up (log $up_log)"
 if ! wait "$up_pid"; then
   echo "cluster-up FAILED; the last lines of $up_log:"
   tail -n 40 "$up_log"
-  failed="$failed cluster-up"
+  failed="$failed cluster-up" fatal=1
 fi
 grep -E '^\[.*(done in|imported in|Ready)' "$up_log" | tail -n 20 || true
 
-if [ -n "$failed" ]; then
+if [ -n "$fatal" ]; then
   echo "tests/ci.sh $tier: FAILED before the cluster suites:$failed"
   exit 1
 fi
@@ -71,5 +75,9 @@ else
   tests/lanes.sh "e2e" "oldest integration ceph-e2e molecule bench-smoke"
 fi
 rc=$?
+if [ -n "$failed" ]; then
+  echo "tests/ci.sh $tier: FAILED before the lanes:$failed (see above)"
+  exit 1
+fi
 [ $rc -eq 0 ] && echo "tests/ci.sh $tier: all checks and suites passed"
 exit $rc

@@ -74,8 +74,9 @@ def report(cache_dir, since=None, slowest=25, now=None, out=sys.stdout):
             s[0] += seconds
             s[1] += 1
             s[2] += outcome in ("FAILED", "ERROR")
-        w("pytest suites: %s\n" % ", ".join("%s %d tests %.0f s%s" % (k, v[1], v[0], ", %d failed" % v[2] if v[2] else "")
-                                             for k, v in sorted(suites.items())))
+        summary = ["%s %d tests %.0f s%s" % (k, v[1], v[0], ", %d failed" % v[2] if v[2] else "")
+                   for k, v in sorted(suites.items())]
+        w("pytest suites: %s\n" % ", ".join(summary))
         w("----- the %d slowest tests (setup included: a shared cluster's deploy counts in its first test) -----\n"
           % min(slowest, len(cases)))
         for seconds, suite, name, outcome in sorted(cases, reverse=True)[:slowest]:

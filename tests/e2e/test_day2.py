@@ -165,6 +165,10 @@ def test_teardown_of_a_cluster_already_gone_changes_nothing(deployed_cluster):
     assert versions(c) == before and pvc_names(c) == volumes
 
 
+def names(items):
+    return {i.metadata.name for i in items}
+
+
 @MYSQL
 def test_teardown_removes_only_its_cluster_beside_another(deployed_cluster):
     """teardown.yml of cluster `other` in the shared cluster's namespace:
@@ -224,7 +228,6 @@ def test_teardown_removes_only_its_cluster_beside_another(deployed_cluster):
                               "-e", "mysql_cluster_clone_password=")
     assert recap["failed"] == 0 and recap["changed"] > 0, out[-3000:]
     no_password(out)
-    names = lambda items: {i.metadata.name for i in items}  # noqa: E731
     assert "other" not in names(c.apps.list_namespaced_stateful_set(ns).items)
     assert "other" not in names(c.core.list_namespaced_service(ns).items)
     assert "other-config" not in names(c.core.list_namespaced_config_map(ns).items)

@@ -9,7 +9,6 @@ checks that take the primary away use a second, small cluster with
 podManagementPolicy Parallel (with OrderedReady the StatefulSet would not
 start a new replica while ordinal 0 is not Ready)."""
 import hashlib
-import os
 import re
 import threading
 import time
@@ -17,7 +16,7 @@ import uuid
 
 import pytest
 
-from kube import PASSWORDS, PREFIX, ROOT, Cluster, delete_namespace, deploy_args, run_playbook
+from kube import PASSWORDS
 
 LIB = "source /etc/stateful-mysql/scripts/lib.sh; set +e; "
 SECRET_KEYS = {

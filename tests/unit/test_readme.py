@@ -35,3 +35,30 @@ def test_role_defaults_match_the_specs():
     for name, value in defaults.items():
         if "default" in options[name]:
             assert value == options[name]["default"], name
+
+
+def tier_table():
+    """The first cell of every row of the README's tier table."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    start = text.index("| test or scenario | landing tier (`make test`) |")
+    rows = []
+    for line in text[start:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line.split("|")[1].strip())
+    return rows
+
+
+def test_the_tier_table_lists_every_test_file_and_scenario():
+    import glob
+    cells = " ".join(tier_table())
+    named = set(re.findall(r"`([^`]+)`", cells))
+    files = {os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "tests", "*", "**", "test_*.py"), recursive=True)}
+    # A folder in the table covers the files below it.
+    folders = {n for n in named if n.endswith("/")}
+    missing = sorted(f for f in files if f not in named and not any(f.startswith(d) for d in folders))
+    assert not missing, "test files missing from the README's tier table: %s" % missing
+    scenarios = {os.path.basename(os.path.dirname(p)) for p in glob.glob(os.path.join(ROOT, "molecule", "*", "molecule.yml"))}
+    rows = tier_table()
+    listed = {m.group(1) for r in rows for m in [re.match(r"molecule `([\w-]+)`$", r)] if m}
+    assert listed == scenarios, (listed, scenarios)

@@ -1,7 +1,6 @@
 """The tiers' selection (tests/tiers.py) and the time report CI ends with
 (tests/ci_report.py), on made-up items and timing files."""
 import io
-import os
 import types
 
 import pytest
@@ -50,7 +49,7 @@ def test_the_full_tier_deselects_nothing(monkeypatch):
 def test_the_landing_tier_deselects_and_reports_it(monkeypatch):
     monkeypatch.setattr(tiers, "TIER", "landing")
     deselected = []
-    config = types.SimpleNamespace(hook=types.SimpleNamespace(pytest_deselected=lambda items: deselected.extend(items)))
+    config = types.SimpleNamespace(hook=types.SimpleNamespace(pytest_deselected=deselected.extend))
     full, kept = Item([mark("full_tier")]), Item()
     items = [full, kept]
     tiers.select(config, items)
