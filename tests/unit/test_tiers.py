@@ -49,7 +49,10 @@ def test_the_full_tier_deselects_nothing(monkeypatch):
 def test_the_landing_tier_deselects_and_reports_it(monkeypatch):
     monkeypatch.setattr(tiers, "TIER", "landing")
     deselected = []
-    config = types.SimpleNamespace(hook=types.SimpleNamespace(pytest_deselected=deselected.extend))
+
+    def pytest_deselected(items):
+        deselected.extend(items)
+    config = types.SimpleNamespace(hook=types.SimpleNamespace(pytest_deselected=pytest_deselected))
     full, kept = Item([mark("full_tier")]), Item()
     items = [full, kept]
     tiers.select(config, items)
