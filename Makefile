@@ -95,7 +95,6 @@ $(RUNTIME_STAMP):
 	touch $@
 
 runtime-venv: $(RUNTIME_STAMP)
-e2e: runtime-venv
 
 -include tests/cluster/cluster.mk
 -include tests/integration/integration.mk

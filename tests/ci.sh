@@ -70,9 +70,9 @@ fi
 
 # The two lanes hold about the same work (README "Tests").
 if [ "$tier" = landing ]; then
-  tests/lanes.sh "e2e" "integration units-oldest ceph-e2e molecule"
+  tests/lanes.sh "e2e-shared molecule" "integration units-oldest ceph-e2e e2e-own"
 else
-  tests/lanes.sh "e2e" "oldest integration ceph-e2e molecule bench-smoke"
+  tests/lanes.sh "e2e-shared e2e-own" "oldest integration ceph-e2e molecule bench-smoke"
 fi
 rc=$?
 if [ -n "$failed" ]; then

@@ -14,9 +14,12 @@ from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.k8s import K8s, K8sError
 from ansible_collections.stateful.mysql.plugins.module_utils.sql import (
-    BINLOGS_PURGED, RECOPY_HINT, broken_reason, errant_gtids, is_on, normalize_binlog_status,
-    normalize_replica_status, primary_problems, replica_problems,
+    BINLOGS_PURGED, PRIMARY_BEHIND, RECOPY_HINT, RESEED_HINT, broken_reason, errant_gtids, is_on,
+    normalize_binlog_status, normalize_replica_status, primary_lacks, primary_problems, replica_problems,
 )
+
+# What the pods say when the primary refuses to serve (init.sh).
+_FENCE_WORDS = "reseed_primary.yml"
 
 
 def wait_until(check, timeout, sleep=2.0, clock=time.monotonic, sleeper=time.sleep):
@@ -127,6 +130,11 @@ def server_status(cluster, target, max_lag):
         text = str(e) if isinstance(e, ConnectError) else error_text(e)
         report["problems"] = ["cannot query %s: %s" % (target.name, text)]
         report["healthy"] = False
+        refusal = init_refusal(cluster, target)
+        if refusal and target.expected_role == "primary":
+            # Fenced: it will not serve until recovered; waiting cannot heal it.
+            report["broken"] = PRIMARY_BEHIND
+            report["problems"] = ["refuses to serve: " + refusal]
         return report
     report["reachable"] = True
     report["flavor"] = dialect.server.flavor
@@ -144,6 +152,7 @@ def server_status(cluster, target, max_lag):
                 value = value.decode("utf-8", "replace")
             gtid[key] = value.replace("\n", "") if isinstance(value, str) else value
     report["gtid"] = gtid
+    report["server_uuid"] = variables.get("server_uuid")
     report["binlog"] = binlog
     configured = [r for r in replica_rows if r.get("source_host")]
     replica = configured[0] if configured else None
@@ -181,9 +190,52 @@ def server_status(cluster, target, max_lag):
     return report
 
 
+def init_refusal(cluster, target):
+    """The message of a pod's init container that refuses to start it (an
+    empty or stale primary, init.sh), or None."""
+    if cluster.k8s is None or not target.pod:
+        return None
+    try:
+        pod = cluster.k8s.core.read_namespaced_pod(target.pod, target.namespace or cluster.params["namespace"])
+    except Exception:
+        return None
+    for st in (pod.status.init_container_statuses or []) if pod.status else []:
+        for state in (st.state, st.last_state):
+            term = state.terminated if state is not None else None
+            if term is not None and term.exit_code and _FENCE_WORDS in (term.message or ""):
+                lines = [line for line in term.message.splitlines() if _FENCE_WORDS in line]
+                return lines[-1].split("ERROR: ", 1)[-1].strip()
+    return None
+
+
+def mark_primary_behind(reports, name):
+    """A replica that holds transactions of the cluster's primary that the
+    primary lacks: the primary is behind. Never a reason to re-copy the
+    replica: it keeps its data, and the primary is recovered instead."""
+    primary = [r for r in reports if r.get("expected_role") == "primary" and r.get("reachable")]
+    if not primary:
+        return
+    primary_vars = dict(primary[0].get("gtid") or {})
+    for r in reports:
+        if r.get("expected_role") != "replica" or not r.get("reachable"):
+            continue
+        replica_vars = dict(r.get("gtid") or {}, server_uuid=r.get("server_uuid"))
+        try:
+            lacks = primary_lacks(replica_vars, primary_vars)
+        except ValueError:
+            continue
+        if lacks:
+            r["broken"] = PRIMARY_BEHIND
+            r["problems"] = [p for p in r["problems"] if "re-copy" not in p] + [
+                "the primary is behind: it lacks %s, which this replica holds (replicated from the cluster's primary); %s"
+                % (lacks, RESEED_HINT % name)]
+            r["healthy"] = False
+
+
 def cluster_status(cluster, max_lag):
     """``(all_healthy, [server reports])`` in ordinal order."""
     reports = [server_status(cluster, t, max_lag) for t in cluster.targets]
+    mark_primary_behind(reports, cluster.params.get("name"))
     return all(r["healthy"] for r in reports), reports
 
 

@@ -111,6 +111,7 @@ class Dialect(object):
                 "@@GLOBAL.gtid_current_pos AS gtid_current_pos",
                 "@@GLOBAL.gtid_binlog_pos AS gtid_binlog_pos",
                 "@@GLOBAL.gtid_slave_pos AS gtid_slave_pos",
+                "@@GLOBAL.gtid_binlog_state AS gtid_binlog_state",
                 "@@GLOBAL.gtid_strict_mode AS gtid_strict_mode",
             ]
         elif self.has_gtid_executed:
@@ -303,9 +304,13 @@ def replica_problems(status, max_lag):
     return reasons
 
 
-# Why a replica will not heal by waiting; it needs a fresh copy.
+# Why a replica will not heal by waiting: it needs a fresh copy (the first
+# two), or its primary is behind it and must be recovered (the replica keeps
+# its data: never re-copied for it).
 BINLOGS_PURGED = "binlogs_purged"
 ERRANT_TRANSACTIONS = "errant_transactions"
+PRIMARY_BEHIND = "primary_behind"
+RESEED_HINT = "the replicas keep their data; recover the primary with: ansible-playbook reseed_primary.yml -e confirm=%s"
 _DIVERGED_RE = re.compile(r"more GTIDs than|which is not in the master's binlog", re.I)
 RECOPY_HINT = "it needs a re-copy (the mysql_cluster role does that with mysql_cluster_recopy_broken_replicas=true)"
 
@@ -313,7 +318,9 @@ RECOPY_HINT = "it needs a re-copy (the mysql_cluster role does that with mysql_c
 def errant_gtids(variables, server_id=None):
     """GTIDs a replica wrote itself (never legitimate without failover):
     MySQL: entries of its own server_uuid in gtid_executed; MariaDB: entries
-    of its own server_id in gtid_binlog_pos. Returns the text, or None."""
+    of its own server_id in gtid_binlog_state (the position keeps one GTID
+    per domain and would hide one followed by replicated transactions).
+    Returns the text, or None."""
     def text(value):
         value = _text(value)
         return value.replace("\n", "").replace(" ", "") if isinstance(value, str) else ""
@@ -323,11 +330,88 @@ def errant_gtids(variables, server_id=None):
         return ",".join(own) or None
     if server_id is None and variables.get("server_id") is not None:
         server_id = variables["server_id"]
-    if server_id is not None and "gtid_binlog_pos" in variables:
-        own = [e for e in text(variables.get("gtid_binlog_pos")).split(",")
+    key = "gtid_binlog_state" if "gtid_binlog_state" in variables else "gtid_binlog_pos"
+    if server_id is not None and key in variables:
+        own = [e for e in text(variables.get(key)).split(",")
                if len(e.split("-")) == 3 and e.split("-")[1] == str(server_id)]
         return ",".join(own) or None
     return None
+
+
+def _gtid_text(value):
+    value = _text(value)
+    return value.replace("\n", "").replace(" ", "") if isinstance(value, str) else ""
+
+
+def mysql_gtid_parse(text):
+    """``uuid:1-5:7,uuid2:3`` -> ``{uuid: [(1, 5), (7, 7)], uuid2: [(3, 3)]}``."""
+    out = {}
+    for part in _gtid_text(text).split(","):
+        if not part:
+            continue
+        fields = part.split(":")
+        uuid, ranges = fields[0].lower(), out.setdefault(fields[0].lower(), [])
+        for r in fields[1:]:
+            lo, _sep, hi = r.partition("-")
+            if not lo.isdigit() or (hi and not hi.isdigit()):
+                raise ValueError("not a MySQL GTID set: %r" % (part,))
+            ranges.append((int(lo), int(hi or lo)))
+    return out
+
+
+def mysql_gtid_subtract(a, b):
+    """The GTIDs of set ``a`` that set ``b`` lacks, as text (empty: none)."""
+    have = mysql_gtid_parse(b)
+    parts = []
+    for uuid, ranges in sorted(mysql_gtid_parse(a).items()):
+        left = []
+        for lo, hi in ranges:
+            pieces = [(lo, hi)]
+            for blo, bhi in have.get(uuid, []):
+                pieces = [p for lo2, hi2 in pieces for p in
+                          ([(lo2, min(hi2, blo - 1))] if lo2 < blo else []) + ([(max(lo2, bhi + 1), hi2)] if hi2 > bhi else [])
+                          if p[0] <= p[1]]
+            left += pieces
+        if left:
+            parts.append(uuid + ":" + ":".join("%d" % lo if lo == hi else "%d-%d" % (lo, hi) for lo, hi in sorted(left)))
+    return ",".join(parts)
+
+
+def mysql_gtid_without(text, uuid):
+    """A GTID set without the entries of one server (its own transactions)."""
+    return ",".join(p for p in _gtid_text(text).split(",") if p and p.split(":")[0].lower() != str(uuid or "").lower())
+
+
+def mariadb_ahead(pos, other):
+    """The GTIDs of MariaDB position ``pos`` that position ``other`` lacks: a
+    domain it lacks, a higher seq_no, or the same seq_no from another server
+    (a divergence). Returns the text (empty: none)."""
+    have = {}
+    for e in _gtid_text(other).split(","):
+        f = e.split("-")
+        if len(f) == 3:
+            have[f[0]] = (f[1], int(f[2]))
+    ahead = []
+    for e in _gtid_text(pos).split(","):
+        f = e.split("-")
+        if len(f) != 3:
+            continue
+        mine = have.get(f[0])
+        if mine is None or int(f[2]) > mine[1] or (int(f[2]) == mine[1] and f[1] != mine[0]):
+            ahead.append(e)
+    return ",".join(ahead)
+
+
+def primary_lacks(replica_vars, primary_vars):
+    """What a replica holds, replicated from the cluster's primary (not its
+    own transactions), that the primary lacks: the primary is behind it.
+    Returns the text (empty: none)."""
+    if "gtid_slave_pos" in replica_vars:
+        return mariadb_ahead(replica_vars.get("gtid_slave_pos"), primary_vars.get("gtid_binlog_pos"))
+    if "gtid_executed" in replica_vars and "gtid_executed" in primary_vars:
+        held = mysql_gtid_without(replica_vars.get("gtid_executed"), _text(replica_vars.get("server_uuid")))
+        return mysql_gtid_subtract(held, primary_vars.get("gtid_executed"))
+    return ""
 
 
 def broken_reason(status, errant=None):

@@ -137,7 +137,7 @@ from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.replication import Cluster, wait_until
 from ansible_collections.stateful.mysql.plugins.module_utils.sql import (
-    mariadb_gtid_covers, normalize_replica_status, thread_running,
+    errant_gtids, mariadb_gtid_covers, mysql_gtid_without, normalize_replica_status, thread_running,
 )
 
 
@@ -191,10 +191,24 @@ class Replica(object):
         return rows[0] if rows else None
 
     def position(self):
+        """What it holds of the cluster's primary (MySQL: its GTID set but
+        its own server_uuid's; MariaDB: gtid_slave_pos)."""
         value = self.conn.scalar(self.dialect.gtid_position())
         if isinstance(value, bytes):
             value = value.decode("utf-8")
-        return (value or "").replace("\n", "")
+        value = (value or "").replace("\n", "")
+        if not self.mariadb:
+            value = mysql_gtid_without(value, self.conn.scalar("SELECT @@GLOBAL.server_uuid"))
+        return value
+
+    def own_transactions(self):
+        """Its own transactions (written on it, not replicated), or None: such
+        a replica is never the donor."""
+        if self.mariadb:
+            row = self.conn.query("SELECT @@GLOBAL.server_id AS server_id, @@GLOBAL.gtid_binlog_state AS gtid_binlog_state")[0]
+            return errant_gtids(row, row["server_id"])
+        return errant_gtids(self.conn.query(
+            "SELECT @@GLOBAL.server_uuid AS server_uuid, @@GLOBAL.gtid_executed AS gtid_executed")[0])
 
     def covers(self, other_position):
         """Whether this server holds every transaction of ``other_position``."""
@@ -240,14 +254,19 @@ def prepare(cluster, replicas, p):
             changed = True
         wait_for(r.applied_relay_log, p["wait_timeout"], "replica %s applying its relay log" % r.name)
     positions = dict((r.name, r.position()) for r in replicas)
+    own = dict((r.name, r.own_transactions()) for r in replicas)
     donor = None
     for r in replicas:
+        if own[r.name]:
+            continue
         if all(r.covers(positions[o.name]) for o in replicas if o is not r):
             donor = r
             break
     if donor is None:
-        raise ReseedError("the replicas diverged: none holds every other's transactions (%s); choose by hand which"
-                          " to keep and re-copy the others" % ", ".join("%s: %s" % kv for kv in sorted(positions.items())))
+        raise ReseedError("no replica can be the donor: none without transactions of its own holds every other's"
+                          " (%s%s); choose by hand which to keep and re-copy the others"
+                          % (", ".join("%s: %s" % kv for kv in sorted(positions.items())),
+                             "".join("; %s wrote %s itself" % (k, v) for k, v in sorted(own.items()) if v)))
     pod = cluster.k8s.core.read_namespaced_pod(donor.target.pod, p["namespace"])
     address = pod.status.pod_ip
     service = cluster.k8s.core.read_namespaced_service(p["name"], p["namespace"])

@@ -26,6 +26,9 @@ description:
   - A replica that waiting cannot heal (its IO thread stopped on error 1236 because the primary
     purged the binary logs it needs, or it holds errant transactions of its own) ends the wait at once,
     and the module fails naming it, the reason and the remedy (a re-copy). See RV(broken).
+  - So does a primary that is behind its replicas (a replica holds transactions replicated from the
+    cluster's primary that the primary lacks, or the primary's pod refuses to start for that reason):
+    reason C(primary_behind), and the remedy named is C(reseed_primary.yml); the replicas keep their data.
   - The module only reads; it never changes a server or a Kubernetes object.
 author:
   - stateful.mysql developers (@stateful-mysql)
@@ -116,8 +119,9 @@ elapsed:
   sample: 4.21
 broken:
   description:
-    - The replicas that waiting cannot heal, each with C(reason) (C(binlogs_purged) or
-      C(errant_transactions)) and its problems. They need a fresh copy.
+    - The servers that waiting cannot heal, each with C(reason) and its problems. C(binlogs_purged) and
+      C(errant_transactions) (a replica's own transactions) need a fresh copy of the replica;
+      C(primary_behind) needs the primary recovered (C(reseed_primary.yml)), never a copy of the replica.
   returned: always
   type: list
   elements: dict
@@ -160,7 +164,7 @@ servers:
       type: bool
       sample: true
     broken:
-      description: C(binlogs_purged) or C(errant_transactions) when waiting cannot heal this replica, else null.
+      description: C(binlogs_purged), C(errant_transactions) or C(primary_behind) when waiting cannot heal this server, else null.
       type: str
       sample: binlogs_purged
     problems:

@@ -74,7 +74,7 @@ def retire(cluster):
     cluster.retired = True
     cluster.watcher.stop()
     if os.environ.get("E2E_KEEP") != "1":
-        delete_namespace(cluster.namespace)
+        delete_namespace(cluster.namespace, wait=False)
 
 
 @pytest.fixture(scope="session")
@@ -121,8 +121,8 @@ PARALLEL_FLAVORS = [("mysql", "9.7"), ("mariadb", "11.8")]
 @pytest.fixture(scope="session", params=PARALLEL_FLAVORS, ids=["%s-%s" % f for f in PARALLEL_FLAVORS])
 def parallel_cluster(request, kube_ready, tmp_path_factory):
     """A primary and one replica with podManagementPolicy Parallel, shared by
-    the primary-away drills (test_security.py) and, on MySQL, the Parallel
-    scale-out (test_returning.py), which leaves it at two pods again."""
+    the primary-away drills (test_primary_away.py) and, on MySQL, the
+    Parallel scale-out (test_returning.py), which leaves it at two pods again."""
     flavor, version = request.param
     namespace = "%s-par-%s-%s" % (PREFIX, flavor, version.replace(".", ""))
     delete_namespace(namespace)
@@ -134,4 +134,4 @@ def parallel_cluster(request, kube_ready, tmp_path_factory):
     cluster.wait_ready(2, timeout=300)
     yield cluster
     if os.environ.get("E2E_KEEP") != "1":
-        delete_namespace(namespace)
+        delete_namespace(namespace, wait=False)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -173,13 +174,83 @@ class Cluster:
             [(p.metadata.name, p.status.phase) for p in self.pods()]))
 
 
-def delete_namespace(namespace, timeout=300):
+def count(events, word):
+    """Lines of a pod's events.log that hold word."""
+    return sum(1 for line in events.splitlines() if word in line)
+
+
+def write_rows(c, n=20):
+    c.sql(c.pod(0), "INSERT INTO e2e.t (v) VALUES %s" % ", ".join("('%s')" % uuid.uuid4().hex for _i in range(n)))
+
+
+def checksums_equal(c, replicas, timeout=120):
+    """CHECKSUM TABLE equal on every pod (the replicas catch up first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sums = {c.pod(i): c.sql(c.pod(i), "CHECKSUM TABLE e2e.t").split("\t")[-1] for i in range(replicas)}
+        if len(set(sums.values())) == 1:
+            return sums
+        assert time.monotonic() < deadline, "checksums differ: %s" % sums
+        time.sleep(2)
+
+
+def scale(c, replicas, timeout=600):
+    """Change only the StatefulSet's replica count (PVCs are retained)."""
+    c.apps.patch_namespaced_stateful_set(c.name, c.namespace, {"spec": {"replicas": replicas}})
+    deadline = time.monotonic() + timeout
+    while len(c.pods()) != replicas:
+        assert time.monotonic() < deadline, "%s pods, not %s" % (len(c.pods()), replicas)
+        time.sleep(2)
+    c.wait_ready(replicas, timeout=timeout)
+
+
+def io_state(st):
+    return st.get("Replica_IO_Running", st.get("Slave_IO_Running"))
+
+
+def sql_state(st):
+    return st.get("Replica_SQL_Running", st.get("Slave_SQL_Running"))
+
+
+def words(c):
+    return ("REPLICA", "SOURCE") if c.flavor == "mysql" else ("SLAVE", "MASTER")
+
+
+def pod_ready(c, name):
+    try:
+        pod = c.core.read_namespaced_pod(name, c.namespace)
+    except Exception:  # not created yet, or being replaced
+        return False
+    return pod.metadata.deletion_timestamp is None and any(
+        cond.type == "Ready" and cond.status == "True" for cond in pod.status.conditions or [])
+
+
+def wait_until(predicate, timeout, what, step=0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "%s: not within %s s" % (what, timeout)
+        time.sleep(step)
+
+
+def replicating(c, pods):
+    return all(io_state(c.replica_status(p)) == "Yes" and sql_state(c.replica_status(p)) == "Yes" for p in pods)
+
+
+def delete_namespace(namespace, timeout=300, wait=True):
+    """Delete a namespace; wait until it is gone unless told not to (the end
+    of a fixture whose namespace no later test reuses: the pods' shutdown
+    and the volumes' removal go on while the next tests run)."""
     core = api()[0]
     try:
         core.delete_namespace(namespace)
     except ApiException as exc:
         if exc.status != 404:
             raise
+    if not wait:
+        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -130,8 +130,8 @@ def guarded(kube_ready, tmp_path_factory):
     print("netpol cluster ready in %.0f s" % (time.monotonic() - started))
     yield Probes(cluster)
     if os.environ.get("E2E_KEEP") != "1":
-        delete_namespace(OTHER_NAMESPACE)
-        delete_namespace(NAMESPACE)
+        delete_namespace(OTHER_NAMESPACE, wait=False)
+        delete_namespace(NAMESPACE, wait=False)
 
 
 def test_policy_is_the_roles(guarded):

@@ -83,12 +83,18 @@ def test_donor_sidecar_sees_no_root_password(deployed_cluster):
             assert containers == ["mysql"]  # CLONE: no sidecar at all
             continue
         assert c.sh(name, "ls /etc/stateful-mysql/credentials", container="donor").split() == ["clone-password"]
-        # Every file the sidecar can read where the pod keeps config, secrets and sockets.
+        # Every file the sidecar can read where the pod keeps config, secrets and
+        # sockets, and every small file of the volume it serves (master.info,
+        # which holds the replication password, would be one).
         seen = c.sh(name, "find /etc/stateful-mysql /run/stateful-mysql -type f -readable -exec cat {} + "
+                          "2>/dev/null; find /var/lib/mysql -type f -readable -size -1M -exec cat {} + "
                           "2>/dev/null; true", container="donor")
         assert "[client]" in seen, "the donor's own option file should be readable"
         for key in ("mysql_cluster_root_password", "mysql_cluster_replication_password"):
             assert PASSWORDS[key] not in seen, "%s readable in %s/donor" % (key, name)
+        # It serves the datadir and nothing else of the volume.
+        listing = c.sh(name, "ls -A /var/lib/mysql", container="donor").split()
+        assert "data" in listing and ".stateful-mysql" not in listing, (name, listing)
 
 
 def _admitted(core, namespace, sts):

@@ -7,14 +7,13 @@ replicas copy from Ready replicas, several at once with Parallel pods.
 One cluster per flavor (MySQL 9.7, MariaDB 11.8) serves the ordered steps
 (the landing tier runs them on MariaDB 11.8, where the returning checks are
 hardest: domains, server ids and Gtid_list); the Parallel scale-out runs on
-the Parallel MySQL cluster that test_security.py's drills share."""
+the Parallel MySQL cluster that test_primary_away.py's drills share."""
 import os
 import time
-import uuid
 
 import pytest
 
-from kube import PREFIX, ROOT, Cluster, delete_namespace, deploy_args, run_playbook
+from kube import PREFIX, ROOT, Cluster, checksums_equal, count, delete_namespace, deploy_args, run_playbook, scale, write_rows
 
 FLAVORS = [("mysql", "9.7"), ("mariadb", "11.8")]
 STATE = "/var/lib/mysql/.stateful-mysql"
@@ -38,11 +37,7 @@ def cluster(request, kube_ready, tmp_path_factory):
     c.sql(c.pod(0), "CREATE DATABASE e2e; CREATE TABLE e2e.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))")
     yield c
     if os.environ.get("E2E_KEEP") != "1":
-        delete_namespace(namespace)
-
-
-def count(events, word):
-    return sum(1 for line in events.splitlines() if word in line)
+        delete_namespace(namespace, wait=False)
 
 
 def copies(events):
@@ -52,31 +47,6 @@ def copies(events):
 def last_copy_source(events):
     line = [x for x in events.splitlines() if "started from" in x and "refused" not in x][-1]
     return line.split("started from ")[1].split(":")[0]
-
-
-def write_rows(c, n=20):
-    c.sql(c.pod(0), "INSERT INTO e2e.t (v) VALUES %s" % ", ".join("('%s')" % uuid.uuid4().hex for _i in range(n)))
-
-
-def checksums_equal(c, replicas, timeout=120):
-    """CHECKSUM TABLE equal on every pod (the replicas catch up first)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        sums = {c.pod(i): c.sql(c.pod(i), "CHECKSUM TABLE e2e.t").split("\t")[-1] for i in range(replicas)}
-        if len(set(sums.values())) == 1:
-            return sums
-        assert time.monotonic() < deadline, "checksums differ: %s" % sums
-        time.sleep(2)
-
-
-def scale(c, replicas, timeout=600):
-    """Change only the StatefulSet's replica count (PVCs are retained)."""
-    c.apps.patch_namespaced_stateful_set(c.name, c.namespace, {"spec": {"replicas": replicas}})
-    deadline = time.monotonic() + timeout
-    while len(c.pods()) != replicas:
-        assert time.monotonic() < deadline, "%s pods, not %s" % (len(c.pods()), replicas)
-        time.sleep(2)
-    c.wait_ready(replicas, timeout=timeout)
 
 
 def purge_primary_binlogs(c):

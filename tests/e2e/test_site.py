@@ -1,6 +1,7 @@
 """site.yml on the local Kubernetes, once per flavor (MySQL 9.7, MariaDB
 10.11, MariaDB 11.8): the cluster replicates, as it should, and keeps doing
 so across restarts without copying or re-pointing twice."""
+import base64
 import glob
 import json
 import os
@@ -12,9 +13,10 @@ import time
 import uuid
 
 import pytest
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from kube import BIN, CACHE, CLIENT_CNF, KUBECONFIG, PREFIX, ROOT, Cluster, api, deploy_args, run_playbook
+from kube import BIN, CACHE, CLIENT_CNF, KUBECONFIG, PREFIX, ROOT, Cluster, api, count, deploy_args, run_playbook
 
 REPLICAS = 3
 
@@ -207,6 +209,12 @@ REFUSALS = [
      "mysql_cluster_root_password: differs from the password in Secret"),
     ("named-secret-missing", ("mariadb-11.8",), dict(NO_PASSWORDS, mysql_cluster_credentials_secret="no-such-secret"),
      "Secret 'no-such-secret'"),
+    # The settings the cluster's safety rests on, and the ids in its GTIDs.
+    ("reserved-setting", ("mysql-9.7",), {"mysql_cluster_server_config": {"sync_binlog": 0}},
+     "mysql_cluster_server_config sets sync_binlog"),
+    ("reserved-setting", ("mariadb-11.8",), {"mysql_cluster_server_config": {"gtid-strict-mode": "OFF", "max_connections": 50}},
+     "mysql_cluster_server_config sets gtid-strict-mode"),
+    ("server-id-base", ("mariadb-11.8",), {"mysql_cluster_server_id_base": 300}, "mysql_cluster_server_id_base is 300, but"),
 ]
 
 
@@ -223,12 +231,61 @@ def test_changes_the_volumes_or_the_api_cannot_take_are_refused(deployed_cluster
         assert recap.get("failed") == 1, "%s was not refused:\n%s" % (row_id, out[-3000:])
         failure = out[out.rindex("TASK ["):]
         task = [line for line in out.splitlines() if line.startswith("TASK [")][-1]
-        assert "Refuse" in task or "Check that it holds" in task, (row_id, task)
+        assert "Refuse" in task or "Check" in task, (row_id, task)
         # The message shows (no_log hides values, not failures), folded or not.
         flat = " ".join(failure.split())
         assert " ".join(words.split()) in flat, "%s: %s" % (row_id, failure[:3000])
         assert "censored" not in failure and "Leak-Me-Not" not in out, row_id
     assert resource_versions(c) == before
+
+
+def test_durable_settings_on_every_server(deployed_cluster):
+    """sync_binlog=1 and innodb_flush_log_at_trx_commit=1 on every running
+    server of every flavor (MariaDB's own default is sync_binlog=0)."""
+    c = deployed_cluster
+    for pod in c.pods():
+        got = c.sql(pod.metadata.name, "SELECT @@GLOBAL.sync_binlog, @@GLOBAL.innodb_flush_log_at_trx_commit")
+        assert got.split() == ["1", "1"], (pod.metadata.name, got)
+
+
+# A Secret the user provides, with what the servers cannot take.
+BAD_SECRETS = [
+    ("replication-password", "r" * 33, "replication-password is 33 characters, over the 32"),
+    ("root-password", "root-with-a-newline\n", "root-password holds a line break"),
+    ("clone-password", "", "clone-password is empty"),
+]
+
+
+@pytest.mark.landing("mysql-9.7")
+def test_bad_content_in_a_given_secret_is_refused_before_any_change(deployed_cluster):
+    """mysql_cluster_credentials_secret naming a Secret whose password is
+    too long for replication, ends in a newline, or is empty: refused before
+    anything changes, naming the key and what is wrong."""
+    c = deployed_cluster
+    good = {"root-password": "Root-ok-1", "replication-password": "Repl-ok-1", "clone-password": "Clone-ok-1"}
+    names = []
+    for key, value, _words in BAD_SECRETS:
+        name = "bad-%s" % key
+        data = dict(good, **{key: value})
+        c.core.create_namespaced_secret(c.namespace, client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name),
+            data={k: base64.b64encode(v.encode()).decode() for k, v in data.items()}))
+        names.append(name)
+    try:
+        before = resource_versions(c)
+        for (key, value, words), name in zip(BAD_SECRETS, names):
+            out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args, "-e", json.dumps(dict(
+                mysql_cluster_credentials_secret=name, mysql_cluster_root_password="",
+                mysql_cluster_replication_password="", mysql_cluster_clone_password="")), check=False)
+            assert recap.get("failed") == 1, "%s was not refused:\n%s" % (key, out[-3000:])
+            flat = " ".join(out[out.rindex("TASK ["):].split())
+            assert "Secret %s" % name in flat and words in flat, (key, flat[:3000])
+            if value.strip():
+                assert value.strip() not in out, "%s: the password reached the output" % key
+        assert resource_versions(c) == before
+    finally:
+        for name in names:
+            c.core.delete_namespaced_secret(name, c.namespace)
 
 
 def test_no_login_without_password(deployed_cluster):
@@ -269,10 +326,6 @@ def test_backup_stream_serves_only_cluster_certificates(deployed_cluster):
                         "key=/etc/stateful-mysql/tls/tls.key,cafile=/etc/stateful-mysql/tls/ca.crt,"
                         "commonname=%s-peer STDOUT | head -c 1048576 | wc -c" % (primary_host(c), c.name))
     assert int(ok.strip()) > 0
-
-
-def count(events, word):
-    return sum(1 for line in events.splitlines() if word in line)
 
 
 def server_identity(c, pod):
@@ -415,10 +468,12 @@ def test_replica_deleted_mid_copy_copies_again_cleanly(deployed_cluster):
 # copy, its server; PID 1, the script, ignores it) and print the events.
 # Bash builtins only in the loop (no grep, ls or sleep started 50 times a
 # second): a read with a timeout on a pipe that never writes is the pause.
+# The pipe's writer holds none of the exec's other streams (they would stay
+# open after the script ends, and the exec with them).
 FREEZE_AT_COPY = r"""
 f=/var/lib/mysql/.stateful-mysql/events.log
 shopt -s nullglob dotglob
-exec {pause}< <(exec sleep 400)
+exec {pause}< <(exec sleep 400 </dev/null 2>/dev/null)
 for _ in $(seq 1 15000); do
   if [[ -f $f && $(<"$f") == *"started from"* ]]; then
     data=(/var/lib/mysql/data/*)

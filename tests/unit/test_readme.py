@@ -62,3 +62,12 @@ def test_the_tier_table_lists_every_test_file_and_scenario():
     rows = tier_table()
     listed = {m.group(1) for r in rows for m in [re.match(r"molecule `([\w-]+)`$", r)] if m}
     assert listed == scenarios, (listed, scenarios)
+
+
+def test_the_reserved_settings_listed_are_the_roles():
+    text = open(os.path.join(ROOT, "README.md")).read()
+    start = text.index("<!-- reserved settings:")
+    block = text[start:text.index("\n\n", start)]
+    listed = re.findall(r"`([a-z_*]+)`", block)
+    role = yaml.safe_load(open(os.path.join(ROOT, "roles/mysql_cluster/vars/main.yml")))
+    assert listed == role["_mysql_cluster_reserved_settings"]

@@ -25,8 +25,14 @@ def test_preflight(tmp_path, case):
     data = dict(TABLE["deployed"], __mysql_cluster_namespace_there=True,
                 __mysql_cluster_live_namespace={"resources": [{"metadata": {"name": "mysql"}}]},
                 __mysql_cluster_live_objects={"results": [{"resources": [live["statefulset"]]},
-                                                          {"resources": [{"data": {"cluster.env": live["env"]}}]}]})
+                                                          {"resources": [{"data": {"cluster.env": live["env"]}}]},
+                                                          {"resources": []}, {"resources": []}]})
     data.update(case["vars"])
+    if "state" in case:
+        # The StatefulSet gone, the state ConfigMap and these PVCs there.
+        data["__mysql_cluster_live_objects"]["results"][0]["resources"] = []
+        data["__mysql_cluster_live_objects"]["results"][2]["resources"] = [{"data": case["state"]}]
+        data["__mysql_cluster_live_objects"]["results"][3]["resources"] = [{"metadata": {"name": n}} for n in case["claims"]]
     varfile = tmp_path / "vars.json"
     varfile.write_text(json.dumps(data))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",

@@ -133,11 +133,22 @@ def test_templates_render_and_validate(tmp_path, case):
             assert volumes["donor-credentials"]["secret"]["items"] == [{"key": "clone-password", "path": "clone-password"}]
         else:
             assert creds == ["credentials"]
-    # The empty-primary rule: the init container reads the cluster's state.
+    # The empty-primary rule: the init container reads the cluster's state,
+    # which outlives the StatefulSet as the volumes do (no owner).
     state = objects[("ConfigMap", name + "-state")]
     assert state["data"] == {"initialised": "true"}
-    assert state["metadata"]["ownerReferences"][0]["kind"] == "StatefulSet"
+    assert "ownerReferences" not in state["metadata"]
     assert volumes["state"]["configMap"] == {"name": name + "-state", "optional": True}
+    # Durable on every server; the donor sidecar mounts the datadir only, and
+    # the replication connection (its password) lives beside it.
+    assert "sync-binlog=1" in common and "innodb-flush-log-at-trx-commit=1" in common
+    for c in pod["containers"]:
+        data = [m for m in c["volumeMounts"] if m["name"] == "data"]
+        if c["name"] == "donor":
+            assert data == [{"name": "data", "mountPath": "/var/lib/mysql/data", "subPath": "data"}]
+            assert "master-info-file=/var/lib/mysql/.stateful-mysql/replication/master.info" in common
+        else:
+            assert data == [{"name": "data", "mountPath": "/var/lib/mysql"}]
 
 
 def test_password_secret_keeps_every_character(tmp_path):

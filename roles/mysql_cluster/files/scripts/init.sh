@@ -167,23 +167,21 @@ wait_for_primary_dns() {
 
 # MySQL 8.4/9.7: the CLONE plugin, into a server that holds nothing yet.
 # A donor serves one CLONE at a time (InnoDB's MAX_CLONES is 1: error 3634
-# to any other): the donors are tried in turn, then waited for.
+# to any other): the donors are tried in turn, then waited for. Any other
+# error of a donor sends the copy to the next one, on a fresh datadir; when
+# every donor failed, the init container stops (and starts over).
 # copy_by_clone [DONOR_HOST]: from that donor only (the reseed of the
 # primary), else from the donors find_donors chose.
 copy_by_clone() {
-  local donor rc out waited_since=$SECONDS fixed=
+  local donor rc out waited_since=$SECONDS fixed='' failed=() held
   if [ $# -gt 0 ]; then
     DONORS=("$1")
     fixed=1
   fi
-  initialize_datadir
-  # CLONE connects out to the donor; the server listens on loopback only.
-  start_temp_server --bind-address=127.0.0.1 --port="$TEMP_PORT" \
-    --skip-replica-start --super-read-only=OFF
-  [ -z "$(echo 'SELECT @@GLOBAL.gtid_executed' | sql "$NOPASS_CNF")" ] ||
-    die "refusing to clone into a server that already holds transactions"
+  start_clone_recipient
   donor=$(sql_quote "$(secret clone-password)")
   while :; do
+    failed=()
     for COPY_DONOR in "${DONORS[@]}"; do
       event "clone started from $COPY_DONOR:$PORT"
       set +e
@@ -196,26 +194,34 @@ SQL
       )
       rc=$?
       set -e
+      # ERROR 3707 means the clone finished and the server wants a restart
+      # that nothing here supervises: we restart it ourselves below.
+      if [ "$rc" -eq 0 ] || grep -q '3707' <<<"$out"; then
+        break 2
+      fi
       # ERROR 3634: the donor serves another clone now; nothing was copied.
-      if [ "$rc" -ne 0 ] && grep -q '3634' <<<"$out"; then
+      if grep -q '3634' <<<"$out"; then
         event "clone from $COPY_DONOR refused: busy serving another clone (error 3634), nothing copied"
         continue
       fi
-      break 2
+      event "clone from $COPY_DONOR failed: $(tr '\n' ' ' <<<"$out" | head -c 300); trying the next donor on a fresh datadir"
+      failed+=("$COPY_DONOR")
+      kill "$TEMP_PID" 2>/dev/null || true
+      wait_temp_exit
+      wipe_datadir
+      start_clone_recipient
     done
+    [ "${#failed[@]}" -lt "${#DONORS[@]}" ] || die "CLONE failed from every donor (${failed[*]}): see the events above"
     [ $((SECONDS - waited_since)) -lt "$DONOR_WAIT" ] ||
       die "every donor (${DONORS[*]}) stayed busy for ${DONOR_WAIT}s"
-    log "every donor (${DONORS[*]}) is busy serving a clone; waiting 10 s and asking again"
-    sleep 10
-    [ -n "$fixed" ] || find_donors
+    log "every donor (${DONORS[*]}) is busy serving a clone; waiting and asking again"
+    sleep "$DONOR_RETRY_SECONDS"
+    if [ -z "$fixed" ]; then
+      held=${DONOR_MUST_HOLD:-}
+      find_donors
+      [ "${#DONORS[@]}" -gt 0 ] || die "no donor holds every transaction to keep (${held:-none}): $NO_DONOR_WHY"
+    fi
   done
-  # ERROR 3707 means the clone finished and the server wants a restart that
-  # nothing here supervises: we restart it ourselves below.
-  if [ "$rc" -ne 0 ] && ! grep -q '3707' <<<"$out"; then
-    kill "$TEMP_PID" 2>/dev/null || true
-    wait_temp_exit
-    die "CLONE from $COPY_DONOR failed: $out"
-  fi
   wait_temp_exit
   start_temp_server --skip-networking --skip-replica-start --super-read-only=OFF
   local state
@@ -224,27 +230,93 @@ SQL
   event "clone completed (donor $COPY_DONOR)"
 }
 
+# A fresh, empty server to clone into. It must hold nothing yet: the check
+# fails closed, a server that cannot say what it holds is not cloned into.
+start_clone_recipient() {
+  local gtids
+  initialize_datadir
+  # CLONE connects out to the donor; the server listens on loopback only.
+  start_temp_server --bind-address=127.0.0.1 --port="$TEMP_PORT" \
+    --skip-replica-start --super-read-only=OFF
+  gtids=$(echo 'SELECT @@GLOBAL.gtid_executed' | sql "$NOPASS_CNF") ||
+    die "cannot read gtid_executed of the server to clone into: refusing to clone"
+  [ -z "$gtids" ] || die "refusing to clone into a server that already holds transactions ($gtids)"
+}
+
 # MariaDB (mariadb-backup) and MySQL 5.7 (xtrabackup): receive the donor's
-# physical backup over TLS with this cluster's client certificate.
-# copy_by_stream [DONOR_HOST]: the primary unless told otherwise.
+# physical backup over TLS with this cluster's client certificate. A stream
+# that stalls for STREAM_IDLE_SECONDS, fails or is incomplete sends the copy
+# to the next donor, on an emptied datadir; when every donor failed, the init
+# container stops (and starts over).
+# receive_stream: the backup from COPY_DONOR, extracted into the datadir;
+# status 124 when it stalled. socat's -T ends a stream that stops sending (a
+# donor frozen or cut off), but only once bytes flow (and exits 0: its
+# notice says so): a donor that never completes the TLS handshake is given
+# up by the watch below after as long without a first file.
+receive_stream() {
+  local fifo=$TMPDIR/stream.fifo socat_log=$TMPDIR/stream.log socat_pid tool_pid waited=0 rc=0
+  rm -f "$fifo"
+  mkfifo "$fifo"
+  socat -d -d -T "$STREAM_IDLE_SECONDS" -u "OPENSSL:$COPY_DONOR:$DONOR_PORT,cert=$TLS_DIR/tls.crt,key=$TLS_DIR/tls.key,cafile=$TLS_DIR/ca.crt,commonname=$PEER_CN" \
+    STDOUT >"$fifo" 2>"$socat_log" &
+  socat_pid=$!
+  "$STREAM_TOOL" -x -C "$DATADIR" <"$fifo" &
+  tool_pid=$!
+  while kill -0 "$socat_pid" 2>/dev/null && [ -z "$(ls -A "$DATADIR")" ]; do
+    if [ "$waited" -ge "$STREAM_IDLE_SECONDS" ]; then
+      log "no byte from $COPY_DONOR within ${STREAM_IDLE_SECONDS}s: giving it up"
+      kill "$socat_pid" 2>/dev/null || true
+      rc=124
+      break
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  wait "$socat_pid" || rc=$?
+  wait "$tool_pid" || rc=$?
+  rm -f "$fifo"
+  if grep -q 'inactivity timeout triggered' "$socat_log"; then rc=124; fi
+  grep -E ' [EW] ' "$socat_log" >&2 || true
+  return "$rc"
+}
+
+# copy_by_stream [DONOR_HOST]: the donors find_donors chose unless told.
 copy_by_stream() {
   [ -n "$BACKUP_TOOL" ] || die "the image lacks mariadb-backup/xtrabackup"
   [ -n "$STREAM_TOOL" ] || die "the image lacks the backup tool or its stream extractor (mariadb-backup/mbstream or xtrabackup/xbstream)"
   command -v socat >/dev/null || die "the image lacks socat, needed to receive the backup stream"
-  mkdir -p "$DATADIR"
-  [ $# -eq 0 ] || DONORS=("$1")
-  COPY_DONOR=${DONORS[0]}
-  event "backup stream started from $COPY_DONOR:$DONOR_PORT"
-  socat -u "OPENSSL:$COPY_DONOR:$DONOR_PORT,cert=$TLS_DIR/tls.crt,key=$TLS_DIR/tls.key,cafile=$TLS_DIR/ca.crt,commonname=$PEER_CN" STDOUT |
-    "$STREAM_TOOL" -x -C "$DATADIR" ||
-    die "receiving the backup stream from $COPY_DONOR failed (see above)"
-  # Check the copy before preparing it, and say what is missing.
-  check_backup "$DATADIR" || die "$BACKUP_PROBLEM"
-  "$BACKUP_TOOL" --prepare --target-dir="$DATADIR" 2>"$TMPDIR/prepare.log" ||
-    die "preparing the backup failed: $(tail -n 5 "$TMPDIR/prepare.log")"
-  chown_if_root -R mysql:mysql "$DATADIR"
-  event "backup received and prepared (binlog $BINLOG_FILE:$BINLOG_POS gtid ${BINLOG_GTID:-none})"
-  start_temp_server --skip-networking --skip-slave-start
+  local why tried=() rc
+  if [ $# -gt 0 ]; then
+    tried=("$1")
+  else
+    tried=("${DONORS[@]}")
+    # The primary, last, when the replicas' streams all fail.
+    [[ " ${tried[*]} " == *" $PRIMARY_HOST "* ]] || [ -n "${DONOR_MUST_HOLD:-}" ] || tried+=("$PRIMARY_HOST")
+  fi
+  for COPY_DONOR in "${tried[@]}"; do
+    wipe_datadir
+    event "backup stream started from $COPY_DONOR:$DONOR_PORT"
+    rc=0
+    receive_stream || rc=$?
+    if [ "$rc" -eq 124 ]; then
+      why="the stream stalled: no byte for ${STREAM_IDLE_SECONDS}s"
+    elif [ "$rc" -ne 0 ]; then
+      why="receiving the stream failed (status $rc)"
+    # Check the copy before preparing it, and say what is missing.
+    elif ! check_backup "$DATADIR"; then
+      why=$BACKUP_PROBLEM
+    elif ! "$BACKUP_TOOL" --prepare --target-dir="$DATADIR" 2>"$TMPDIR/prepare.log"; then
+      why="preparing the backup failed: $(tail -n 5 "$TMPDIR/prepare.log" | tr '\n' ' ')"
+    else
+      chown_if_root -R mysql:mysql "$DATADIR"
+      event "backup received and prepared (binlog $BINLOG_FILE:$BINLOG_POS gtid ${BINLOG_GTID:-none})"
+      start_temp_server --skip-networking --skip-slave-start
+      return 0
+    fi
+    event "backup stream from $COPY_DONOR: $why; trying the next donor"
+  done
+  wipe_datadir
+  die "no donor gave a complete backup (${tried[*]}): see the events above"
 }
 
 # Replicas reach the primary over TLS and verify its certificate (the cluster
@@ -293,8 +365,10 @@ SQL
 }
 
 copy_replica() {
-  wait_for_primary_dns
-  find_donors
+  if [ -z "${DONORS_CHOSEN:-}" ]; then
+    wait_for_primary_dns
+    find_donors
+  fi
   log "donors, in the order asked: ${DONORS[*]}"
   case $COPY_METHOD in
   clone) copy_by_clone ;;
@@ -307,11 +381,146 @@ copy_replica() {
 
 cluster_state() { cat "$CLUSTER_STATE/$1" 2>/dev/null || true; }
 
-# Ordinal 0 without data in a cluster the role has seen running: its data
-# lives on on the replicas, and a new empty primary would strand them.
+RECOVERY="Recover with: ansible-playbook reseed_primary.yml -e confirm=$NAME (copies the most advanced replica into ordinal 0)"
+
+# reachable_replicas: REACHABLE, the replicas whose servers answer now (the
+# names the headless Service publishes, three misses in a row end the list).
+reachable_replicas() {
+  local i misses=0 host
+  REACHABLE=()
+  for ((i = 1; i <= 50 && misses < 3; i++)); do
+    host=$(pod_host "$i")
+    if ! getent hosts "$host" >/dev/null 2>&1; then
+      misses=$((misses + 1))
+      continue
+    fi
+    misses=0
+    if echo 'SELECT 1' | peer_sql "$host" >/dev/null 2>&1; then REACHABLE+=("$host"); fi
+  done
+}
+
+# replicated_gtids HOST: what a replica got from the cluster's primary
+# (MySQL: its GTID set but its own server_uuid's; MariaDB: gtid_slave_pos).
+replicated_gtids() {
+  local out uuid set parts
+  if [ "$FLAVOR" = mariadb ]; then
+    echo 'SELECT @@GLOBAL.gtid_slave_pos' | peer_sql "$1"
+    return
+  fi
+  out=$(printf '%s\n' "SELECT @@GLOBAL.server_uuid, REPLACE(@@GLOBAL.gtid_executed, '\\n', '')" | peer_sql "$1") || return 1
+  IFS=$'\t' read -r uuid set <<<"$out"
+  parts=$(mysql_gtid_split "$set" "$uuid")
+  printf '%s' "${parts#*|}"
+}
+
+# lacks_gtids HELD: what this server (its temporary server, ROOT_CNF) lacks
+# of HELD; everything when there is no server (an empty volume).
+lacks_gtids() {
+  local held=$1 own
+  [ -n "$held" ] || return 0
+  if [ -z "${2:-}" ]; then
+    printf '%s' "$held"
+  elif [ "$FLAVOR" = mariadb ]; then
+    own=$(echo 'SELECT @@GLOBAL.gtid_binlog_pos' | sql "$ROOT_CNF") || die "cannot read this server's gtid_binlog_pos"
+    mariadb_ahead "$held" "$own"
+  else
+    gtid_text_ok "$held" || die "unreadable GTID set '$held'"
+    printf "SELECT REPLACE(GTID_SUBTRACT('%s', @@GLOBAL.gtid_executed), '\\\\n', '')\n" "$held" | sql "$ROOT_CNF" ||
+      die "cannot compare GTID sets on this server"
+  fi
+}
+
+# primary_fence [server]: FENCE_WHY names every replica that answers and
+# holds transactions of the cluster's primary that this server lacks (with
+# "server", its temporary server is running; without, its volume is empty).
+# A primary behind its replicas must not serve: whatever it accepted would
+# diverge from what they hold, and a re-copy of them would lose data.
+primary_fence() {
+  local host held lacks
+  FENCE_WHY=
+  [ -n "${REACHABLE_KNOWN:-}" ] || reachable_replicas
+  for host in "${REACHABLE[@]}"; do
+    held=$(replicated_gtids "$host") || continue
+    lacks=$(lacks_gtids "$held" "${1:-}")
+    [ -z "$lacks" ] || FENCE_WHY="$FENCE_WHY ${host%%.*} holds $lacks;"
+  done
+  [ -z "$FENCE_WHY" ]
+}
+
+# A primary with data, at each start: checked against the replicas it can
+# reach before it serves. Status 1 with FENCE_WHY when one is ahead.
+check_primary_against_replicas() {
+  local skip=--skip-replica-start
+  [ "$FLAVOR" = mariadb ] && skip=--skip-slave-start
+  reachable_replicas
+  if [ "${#REACHABLE[@]}" -eq 0 ]; then
+    log "no replica answers yet: nothing to check this primary against"
+    return 0
+  fi
+  start_temp_server --skip-networking "$skip"
+  local rc=0
+  REACHABLE_KNOWN=1 primary_fence server || rc=1
+  stop_temp_server "$ROOT_CNF"
+  [ "$rc" -eq 0 ] || return 1
+  event "primary: checked against ${REACHABLE[*]%%.*}: no replica holds a transaction this server lacks"
+}
+
+# The reseed donor reseed_primary.yml named, if it is still valid: named for
+# a recovery that has not expired (a failed run leaves it behind).
+reseed_requested() {
+  local donor until
+  donor=$(cluster_state reseed-donor)
+  [ -n "$donor" ] || return 1
+  until=$(cluster_state reseed-donor-until)
+  case $until in '' | *[!0-9]*) until=0 ;; esac
+  if [ "$EPOCHSECONDS" -gt "$until" ]; then
+    log "reseed-donor $donor in ConfigMap $NAME-state is stale (its recovery ended at epoch $until): not used"
+    return 1
+  fi
+}
+
+# Ordinal 0 without data in a cluster that has run (the role recorded it in
+# ConfigMap <name>-state, or a replica that answers holds its data): its
+# data lives on on the replicas, and a new empty primary would strand them.
 refuse_empty_primary() {
-  [ -z "$(cluster_state reseed-donor)" ] || return 0
-  die "empty volume on the primary of an initialised cluster (ConfigMap $NAME-state): refusing to start a new, empty cluster under the replicas that hold its data. Recover with: ansible-playbook reseed_primary.yml -e confirm=$NAME (copies the most advanced replica into ordinal 0)"
+  reseed_requested && return 0
+  die "empty volume on the primary of an initialised cluster ($1): refusing to start a new, empty cluster under the replicas that hold its data. $RECOVERY"
+}
+
+# Set a stale primary's data aside on its volume (kept, not deleted) before a
+# reseed replaces it.
+set_aside_datadir() {
+  local dir
+  dir=$DATA_ROOT/set-aside/$(date -u +%Y%m%dT%H%M%SZ)
+  mkdir -p "$dir"
+  mv "$DATADIR" "$dir/data"
+  [ ! -d "$STATE_DIR/replication" ] || mv "$STATE_DIR/replication" "$dir/replication"
+  mkdir -p "$DATADIR" "$STATE_DIR/replication"
+  rm -f "$STATE_DIR/done"
+  event "reseed: the data this primary held is set aside in $dir (delete it once the cluster is verified)"
+}
+
+# The reseed donor must still be what reseed_primary.yml chose it for: the
+# replica holding every transaction any replica that answers holds, and none
+# of its own.
+check_reseed_donor() {
+  local from=$1 host held out lacks own
+  own=$(echo "SELECT $(own_transactions_sql)" | peer_sql "$from") || die "reseed donor $from does not answer"
+  [ "$own" = 0 ] || die "reseed donor $from holds transactions of its own (written on it, not replicated): it cannot be the primary. $RECOVERY"
+  reachable_replicas
+  for host in "${REACHABLE[@]}"; do
+    [ "$host" != "$from" ] || continue
+    held=$(replicated_gtids "$host") || continue
+    [ -n "$held" ] || continue
+    if [ "$FLAVOR" = mariadb ]; then
+      out=$(echo 'SELECT @@GLOBAL.gtid_current_pos' | peer_sql "$from") || die "reseed donor $from does not answer"
+      lacks=$(mariadb_ahead "$held" "$out")
+    else
+      lacks=$(printf "SELECT REPLACE(GTID_SUBTRACT('%s', @@GLOBAL.gtid_executed), '\\\\n', '')\n" "$held" | peer_sql "$from") ||
+        die "reseed donor $from does not answer"
+    fi
+    [ -z "$lacks" ] || die "reseed donor $from is no longer the most advanced replica: ${host%%.*} holds $lacks, which it lacks. $RECOVERY"
+  done
 }
 
 # Copy the replica that reseed_primary.yml chose, then make the copy the
@@ -327,6 +536,7 @@ reseed_primary() {
   from=$(pod_host "${donor##*-}")
   getent hosts "$from" >/dev/null 2>&1 || from=$(cluster_state reseed-donor-address)
   [ -n "$from" ] || die "cannot reach reseed donor $donor: its name does not resolve and no address was recorded"
+  check_reseed_donor "$from"
   event "reseed: copying replica $donor ($from) into the primary"
   case $COPY_METHOD in
   clone)
@@ -350,12 +560,36 @@ SQL
   stop_temp_server "$ROOT_CNF"
 }
 
+# Stream flavors keep the replication connection (its password included)
+# off the datadir, which the donor sidecar reads to serve backups: a volume
+# of an older version has them in the datadir, moved here once.
+place_replication_info() {
+  [ "$COPY_METHOD" = mariabackup ] || [ "$COPY_METHOD" = xtrabackup ] || return 0
+  local f
+  mkdir -p "$STATE_DIR/replication"
+  for f in master.info relay-log.info; do
+    if [ -f "$DATADIR/$f" ] && [ ! -e "$STATE_DIR/replication/$f" ]; then
+      mv "$DATADIR/$f" "$STATE_DIR/replication/$f"
+      log "moved $f out of the datadir"
+    fi
+  done
+}
+
+# done: the volume holds this cluster's data; said on the volume itself too.
+mark_done() {
+  touch "$STATE_DIR/done"
+  [ -f "$STATE_DIR/cluster" ] || printf 'cluster %s/%s, data since %s\n' "$NAMESPACE" "$NAME" "$(date -u +%FT%TZ)" >"$STATE_DIR/cluster"
+  rm -f "$STATE_DIR/in-progress"
+  event "done-marker written"
+}
+
 main() {
   prepare_run_dir
   write_server_config
   write_client_cnf "$NOPASS_CNF" root "" "$TEMP_SOCKET"
   write_client_cnf "$ROOT_CNF" root root-password "$TEMP_SOCKET"
   prepare_data_root
+  place_replication_info
   if [ -f "$STATE_DIR/done" ]; then
     if [ "$ORDINAL" -gt 0 ]; then
       # A returning replica: resume only what the primary can still serve.
@@ -364,6 +598,15 @@ main() {
         recopy_replica "$RECOPY_REASON"
         return 0
       fi
+    elif ! check_primary_against_replicas; then
+      if reseed_requested; then
+        set_aside_datadir
+        touch "$STATE_DIR/in-progress"
+        reseed_primary
+        mark_done
+        return 0
+      fi
+      die "this primary is behind its replicas:$FENCE_WHY refusing to serve, so that nothing they hold is lost or diverges (its volume may be an older copy, or lost writes in a crash). $RECOVERY; its own data is set aside on its volume, not deleted"
     fi
     log "data present (done-marker found): nothing to copy, not re-pointing"
     return 0
@@ -373,12 +616,17 @@ main() {
     [ -f "$STATE_DIR/in-progress" ] ||
       die "$DATADIR holds data that stateful.mysql did not create; refusing to touch it (move it away or restore the done-marker)"
     event "unfinished first start found (no done-marker): wiping the partial datadir and starting over"
-    find "$DATADIR" -mindepth 1 -delete
+    wipe_datadir
   fi
   local initialised=
-  if [ "$ORDINAL" -eq 0 ] && [ "$(cluster_state initialised)" = true ]; then
-    initialised=yes
-    refuse_empty_primary
+  if [ "$ORDINAL" -eq 0 ]; then
+    if [ "$(cluster_state initialised)" = true ]; then
+      initialised=yes
+      refuse_empty_primary "ConfigMap $NAME-state"
+    elif ! primary_fence; then
+      initialised=yes
+      refuse_empty_primary "replicas hold its data:$FENCE_WHY"
+    fi
   fi
   touch "$STATE_DIR/in-progress"
   if [ "$ORDINAL" -ne 0 ]; then
@@ -388,9 +636,7 @@ main() {
   else
     init_primary
   fi
-  touch "$STATE_DIR/done"
-  rm -f "$STATE_DIR/in-progress"
-  event "done-marker written"
+  mark_done
 }
 
 main "$@"

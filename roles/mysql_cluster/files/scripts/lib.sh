@@ -139,11 +139,27 @@ write_peer_cnf() {
   )
 }
 
+# The MariaDB client prints a failing statement with its error (its
+# print-query-on-error is on by default): statements that carry a password
+# would put it in the container's log. MySQL's client has no such echo.
+CLIENT_QUIET=()
+[ "$FLAVOR" != mariadb ] || CLIENT_QUIET=(--skip-print-query-on-error)
+
 # sql CNF: run SQL from stdin over the socket named in CNF.
 sql() {
   local cnf=$1
   shift
-  "$CLIENT" --defaults-extra-file="$cnf" --batch --skip-column-names "$@"
+  "$CLIENT" --defaults-extra-file="$cnf" --batch --skip-column-names "${CLIENT_QUIET[@]}" "$@"
+}
+
+# wipe_datadir: empty the datadir (ours: the caller has checked) and forget
+# its replication connection, which lives beside it (common.cnf) and names
+# relay logs of the data that goes.
+wipe_datadir() {
+  mkdir -p "$DATADIR"
+  find "$DATADIR" -mindepth 1 -delete
+  rm -rf "$STATE_DIR/replication"
+  mkdir -p "$STATE_DIR/replication"
 }
 
 # The volume root may come root-only from the provisioner: the server

@@ -18,7 +18,9 @@ FRESH_FILE=$RUN_DIR/replica-fresh-as-of
 # a small node).
 read_replica_state() {
   local own line key status
-  if [ "$FLAVOR" = mariadb ]; then own='@@GLOBAL.gtid_binlog_pos'; else
+  # MariaDB: the state, not the position, which keeps one GTID per domain and
+  # would hide an errant transaction once replicated ones follow it.
+  if [ "$FLAVOR" = mariadb ]; then own='@@GLOBAL.gtid_binlog_state'; else
     own='LOCATE(@@GLOBAL.server_uuid, @@GLOBAL.gtid_executed) > 0'
   fi
   status=$(printf 'SELECT @@GLOBAL.%s AS Probe_Read_Only, %s AS Probe_Own;\nSHOW %s STATUS;\n' \
@@ -38,25 +40,51 @@ read_replica_state() {
 broken_hint() {
   local text=${F[Last_IO_Error]:-}
   if [ "$1" = 1236 ] || { [ "$1" = 13114 ] && [[ $text == *"error 1236"* ]]; }; then
-    printf '%s' ": the primary cannot serve this replica's position (error 1236: binary logs purged, or it holds transactions the primary lacks: $text); it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true"
+    if has_own_transactions; then
+      printf '%s' ": the primary cannot serve this replica's position (error 1236: $text), and it holds transactions of its own; it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true"
+    elif [[ $text =~ more\ GTIDs\ than|not\ in\ the\ master\'s\ binlog ]]; then
+      printf '%s' ": the primary is behind this replica, which holds transactions replicated from the cluster's primary that the primary lacks (error 1236: $text); this replica keeps its data. Recover the primary with: ansible-playbook reseed_primary.yml -e confirm=$NAME"
+    else
+      printf '%s' ": the primary no longer has the binary logs this replica needs (error 1236: $text); it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true"
+    fi
+  fi
+}
+
+# Transactions of this server's own identity: written on the replica, not
+# replicated (no failover here, so never legitimate).
+has_own_transactions() {
+  local own=${F[Probe_Own]:-}
+  if [ "$FLAVOR" = mariadb ]; then
+    [[ ",${own//[[:space:]]/}" =~ ,[0-9]+-$SERVER_ID-[0-9]+ ]]
+  else
+    [ "$own" = 1 ]
   fi
 }
 
 # Transactions of this server's own identity: written on the replica, not
 # replicated (no failover here, so never legitimate).
 errant_check() {
-  local own=${F[Probe_Own]:-}
-  if [ "$FLAVOR" = mariadb ]; then
-    ! [[ ",${own//[[:space:]]/}" =~ ,[0-9]+-$SERVER_ID-[0-9]+ ]]
-  else
-    [ "$own" = 0 ]
-  fi || die "errant transactions: this replica wrote transactions of its own that the primary lacks; it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true"
+  ! has_own_transactions ||
+    die "errant transactions: this replica wrote transactions of its own that the primary lacks; it needs a re-copy: run the role with mysql_cluster_recopy_broken_replicas=true"
+}
+
+# Its returning check found the primary behind it (init.sh): say so until
+# replication runs cleanly again (the primary was recovered).
+primary_behind_check() {
+  [ -f "$STATE_DIR/primary-behind" ] || return 0
+  local io=${F[Replica_IO_Running]-${F[Slave_IO_Running]-}} ioe=${F[Last_IO_Errno]-}
+  if [ "$io" = Yes ] && [ "$ioe" = 0 ]; then
+    rm -f "$STATE_DIR/primary-behind"
+    return 0
+  fi
+  die "$(head -c 600 "$STATE_DIR/primary-behind" | tr '\n' ' ')(checked when this replica started); it keeps its data. Recover the primary with: ansible-playbook reseed_primary.yml -e confirm=$NAME"
 }
 
 ready_replica() {
   local io sqlt ioe sqle lag
   read_replica_state
   [ "${F[Probe_Read_Only]:-}" = 1 ] || die "replica is not $READ_ONLY_VAR"
+  primary_behind_check
   # Source_* and Replica_* on MySQL 8.4+, Master_* and Slave_* on MariaDB.
   [ -n "${F[Replica_IO_Running]+set}${F[Slave_IO_Running]+set}" ] || die "no replication configured"
   io=${F[Replica_IO_Running]-${F[Slave_IO_Running]-}}

@@ -5,14 +5,26 @@
 # root over TCP (write_peer_cnf): it already holds root's password, and the
 # checks read replica status and binary log lists, which neither the
 # replication user (REPLICATION SLAVE only) nor the donor user may. Only
-# reads are sent. mariadb_gtid_verdict is pure and unit-tested on its own.
+# reads are sent. The GTID rules (mariadb_gtid_verdict, mariadb_ahead,
+# mysql_gtid_split) are pure and unit-tested on their own.
+#
+# Data is wiped only when it is provably this server's own divergence
+# (transactions of its own server_uuid / server_id) or it is merely behind,
+# and only after a donor holding everything else it holds has been found.
+# A primary that lacks transactions a replica got from the cluster's primary
+# is behind: the replica keeps its data and says so (reseed_primary.yml).
 
 PEER_CLIENT_CNF=${CLIENT_DIR:-/run/stateful-mysql/client}/peer.cnf
 # Seconds a returning replica waits for the primary before it starts
 # unchecked (replication retries; nothing is wiped).
 PRIMARY_CHECK_WAIT=${PRIMARY_CHECK_WAIT:-90}
-# Seconds a new replica waits, in all, for a donor to be free.
+# Seconds a new replica waits, in all, for a donor to be free, and between
+# two rounds of asking (a CLONE donor serves one copy at a time).
 DONOR_WAIT=${DONOR_WAIT:-3600}
+DONOR_RETRY_SECONDS=${DONOR_RETRY_SECONDS:-3}
+# Seconds without a byte after which a backup stream is given up (a donor
+# frozen or cut off), and the next donor asked.
+STREAM_IDLE_SECONDS=${STREAM_IDLE_SECONDS:-60}
 
 # peer_sql HOST: SQL from stdin on HOST's server.
 peer_sql() {
@@ -45,33 +57,57 @@ gtid_entry() {
   return 1
 }
 
+# mariadb_ahead POS OTHER: the GTIDs of POS that OTHER (a MariaDB GTID
+# position) lacks, comma-separated: a domain OTHER does not have, a higher
+# seq_no, or the same seq_no from another server (a divergence). Empty: none.
+mariadb_ahead() {
+  local pos=${1//[[:space:]]/} other=${2//[[:space:]]/}
+  local e d s n ps pn ahead=() IFS=,
+  for e in $pos; do
+    IFS=- read -r d s n <<<"$e"
+    if ! IFS=' ' read -r ps pn < <(gtid_entry "$other" "$d"); then
+      ahead+=("$e")
+    elif [ "$n" -gt "$pn" ] || { [ "$n" -eq "$pn" ] && [ "$s" != "$ps" ]; }; then
+      ahead+=("$e")
+    fi
+  done
+  (IFS=,; printf '%s' "${ahead[*]}")
+}
+
+# mariadb_own STATE SERVER_ID: the entries of a gtid_binlog_state that this
+# server_id wrote (the state keeps one GTID per domain and server_id, so an
+# errant transaction followed by replicated ones still shows).
+mariadb_own() {
+  local e d s n written=() IFS=,
+  for e in ${1//[[:space:]]/}; do
+    IFS=- read -r d s n <<<"$e"
+    [ "$s" != "$2" ] || written+=("$e")
+  done
+  (IFS=,; printf '%s' "${written[*]}")
+}
+
 # mariadb_gtid_verdict SLAVE_POS BINLOG_STATE OWN_SERVER_ID PRIMARY_BINLOG_POS FIRST_GTID_LIST
 # A returning MariaDB replica may resume when it holds nothing the primary
-# lacks (no GTID of its own server_id, no domain ahead of or beside the
-# primary's) and the primary's oldest binary log starts at or before its
-# position (the Gtid_list that opens that log). Prints why not, fails then.
+# lacks and the primary's oldest binary log starts at or before its position
+# (the Gtid_list that opens that log). Prints why not: status 3 when the
+# primary lacks what this replica replicated from the cluster's primary (the
+# primary is behind: keep the data), 1 when a re-copy would lose nothing but
+# this replica's own divergence (errant transactions of its server_id) or it
+# is only behind a purge.
 mariadb_gtid_verdict() {
   local slave=${1//[[:space:]]/} binlog=${2//[[:space:]]/} own=$3
   local primary=${4//[[:space:]]/} first=${5//[[:space:]]/}
-  local e d s n ps pn mine IFS=,
-  for e in $binlog; do
-    IFS=- read -r d s n <<<"$e"
-    if [ "$s" = "$own" ]; then
-      echo "errant transactions: $e was written on this replica (server_id $own), not replicated from the primary"
-      return 1
-    fi
-  done
-  for e in $slave; do
-    IFS=- read -r d s n <<<"$e"
-    if ! IFS=' ' read -r ps pn < <(gtid_entry "$primary" "$d"); then
-      echo "holds $e in GTID domain $d, of which the primary's binary logs have nothing ($primary)"
-      return 1
-    fi
-    if [ "$n" -gt "$pn" ] || { [ "$n" -eq "$pn" ] && [ "$s" != "$ps" ]; }; then
-      echo "holds $e, which the primary (at $d-$ps-$pn) lacks"
-      return 1
-    fi
-  done
+  local e d s n ps pn mine ahead errant IFS=,
+  ahead=$(mariadb_ahead "$slave" "$primary")
+  if [ -n "$ahead" ]; then
+    echo "the primary is behind: this replica holds $ahead, replicated from the cluster's primary, which the primary (at $primary) lacks"
+    return 3
+  fi
+  errant=$(mariadb_own "$binlog" "$own")
+  if [ -n "$errant" ]; then
+    echo "errant transactions: $errant was written on this replica (server_id $own), not replicated from the primary"
+    return 1
+  fi
   for e in $first; do
     IFS=- read -r d s n <<<"$e"
     mine=0
@@ -82,6 +118,17 @@ mariadb_gtid_verdict() {
     fi
   done
   return 0
+}
+
+# mysql_gtid_split SET UUID: prints "OWN|FOREIGN", the parts of a MySQL GTID
+# set written by the server UUID and by any other.
+mysql_gtid_split() {
+  local e own=() foreign=() IFS=,
+  for e in ${1//[[:space:]]/}; do
+    [ -n "$e" ] || continue
+    if [ "${e%%:*}" = "$2" ]; then own+=("$e"); else foreign+=("$e"); fi
+  done
+  printf '%s|%s' "${own[*]}" "${foreign[*]}"
 }
 
 # A GTID set or list, checked before it goes into SQL text.
@@ -100,17 +147,35 @@ read_local_gtid() {
     LOCAL_BINLOG_POS=$(echo 'SELECT @@GLOBAL.gtid_binlog_state' | sql "$ROOT_CNF")
   else
     LOCAL_GTID=$(printf '%s\n' "SELECT REPLACE(@@GLOBAL.gtid_executed, '\\n', '')" | sql "$ROOT_CNF")
+    LOCAL_UUID=$(echo 'SELECT @@GLOBAL.server_uuid' | sql "$ROOT_CNF")
   fi
   stop_temp_server "$ROOT_CNF"
+  LOCAL_READ=1
+}
+
+# What a re-copy must find in its donor: this server's transactions but its
+# own errant ones (MySQL: the GTID set of other servers; MariaDB: the
+# position replicated from the cluster's primary).
+local_held_by_others() {
+  if [ "$FLAVOR" = mariadb ]; then
+    printf '%s' "${LOCAL_SLAVE_POS//[[:space:]]/}"
+  else
+    local parts
+    parts=$(mysql_gtid_split "$LOCAL_GTID" "$LOCAL_UUID")
+    printf '%s' "${parts#*|}"
+  fi
 }
 
 # mysql_gtid_verdict: the primary compares (GTID_SUBSET) this replica's
-# gtid_executed with its own gtid_executed and gtid_purged.
+# gtid_executed with its own gtid_executed and gtid_purged. Status 3: the
+# primary lacks transactions of other servers that this replica holds (it is
+# behind); 1: a re-copy loses only this server's own errant transactions, or
+# the primary purged what it needs; 2: the primary could not be asked.
 mysql_gtid_verdict() {
-  local out extra missing
+  local out extra missing parts own foreign
   gtid_text_ok "$LOCAL_GTID" || {
     echo "unreadable gtid_executed '$LOCAL_GTID'"
-    return 1
+    return 2
   }
   out=$(peer_sql "$PRIMARY_HOST" <<SQL
 SELECT REPLACE(CONCAT(GTID_SUBTRACT('$LOCAL_GTID', @@GLOBAL.gtid_executed), '|',
@@ -122,8 +187,14 @@ SQL
   }
   # '|', not a tab: read would merge an empty first field into the second.
   IFS='|' read -r extra missing <<<"$out"
-  if [ -n "$extra" ]; then
-    echo "errant transactions: holds $extra, which the primary lacks"
+  parts=$(mysql_gtid_split "$extra" "$LOCAL_UUID")
+  own=${parts%%|*} foreign=${parts#*|}
+  if [ -n "$foreign" ]; then
+    echo "the primary is behind: this replica holds $foreign, replicated from the cluster's primary, which the primary lacks"
+    return 3
+  fi
+  if [ -n "$own" ]; then
+    echo "errant transactions: $own was written on this replica (server_uuid $LOCAL_UUID), not replicated from the primary"
     return 1
   fi
   if [ -n "$missing" ]; then
@@ -145,7 +216,10 @@ read_primary_mariadb() {
 }
 
 # returning_replica_check: sets RECOPY_REASON when this volume's data cannot
-# resume by replication; leaves it empty to start as it is.
+# resume by replication and a re-copy would lose nothing but its own
+# divergence; leaves it empty to start as it is. A primary that is behind
+# this replica leaves the data as it is, recorded in $STATE_DIR/primary-behind
+# (the readiness probe says why it is not Ready).
 # shellcheck disable=SC2034 # RECOPY_REASON is read by init.sh
 returning_replica_check() {
   RECOPY_REASON=
@@ -175,6 +249,12 @@ returning_replica_check() {
     fi
     [ "$rc" -ne 0 ] || verdict="gtid_executed ${LOCAL_GTID:-empty} is within the primary's, which still holds every binary log after it"
   fi
+  if [ "$rc" -eq 3 ]; then
+    printf '%s\n' "$verdict" >"$STATE_DIR/primary-behind"
+    event "returning replica: $verdict; keeping every transaction of this replica, nothing wiped (recover the primary with reseed_primary.yml)"
+    return 0
+  fi
+  rm -f "$STATE_DIR/primary-behind"
   if [ "$rc" -ne 0 ]; then
     RECOPY_REASON=$verdict
     return 0
@@ -183,35 +263,60 @@ returning_replica_check() {
 }
 
 # recopy_replica REASON: wipe this volume's data (ours: the done-marker says
-# so) and copy afresh. Marked in-progress first, so an interruption redoes it.
+# so) and copy afresh, once a donor holding every transaction of it but its
+# own errant ones has been found; else keep the data and stop, saying so.
+# Marked in-progress first, so an interruption redoes it.
 recopy_replica() {
-  event "re-copy: $1"
+  [ -n "${LOCAL_READ:-}" ] || read_local_gtid
+  DONOR_MUST_HOLD=$(local_held_by_others)
+  wait_for_primary_dns
+  find_donors
+  [ "${#DONORS[@]}" -gt 0 ] ||
+    die "a re-copy is due ($1), but no donor holds every transaction this replica holds (${DONOR_MUST_HOLD:-none}): keeping its data. $NO_DONOR_WHY"
+  event "re-copy: $1 (donors holding all of ${DONOR_MUST_HOLD:-nothing}: ${DONORS[*]})"
   touch "$STATE_DIR/in-progress"
   rm -f "$STATE_DIR/done" "$STATE_DIR/recopy"
-  find "$DATADIR" -mindepth 1 -delete
-  copy_replica
+  wipe_datadir
+  DONORS_CHOSEN=1 copy_replica
   touch "$STATE_DIR/done"
   rm -f "$STATE_DIR/in-progress"
   event "done-marker written"
 }
 
-# peer_health HOST: a Ready replica's state: read-only, both threads
-# running without error, lag within MAX_LAG_SECONDS. Prints why not.
+# SQL that says whether a server holds transactions of its own (written on
+# it, not replicated): 1 or 0. MariaDB: its server_id in gtid_binlog_state
+# (the position keeps one GTID per domain and would hide it).
+own_transactions_sql() {
+  if [ "$FLAVOR" = mariadb ]; then
+    printf '%s' "CONCAT(',', REPLACE(@@GLOBAL.gtid_binlog_state, ' ', '')) REGEXP CONCAT(',[0-9]+-', @@GLOBAL.server_id, '-')"
+  else
+    printf '%s' "LOCATE(@@GLOBAL.server_uuid, @@GLOBAL.gtid_executed) > 0"
+  fi
+}
+
+# peer_health HOST: a Ready replica's state: read-only, holding no
+# transaction of its own, both threads running without error, lag within
+# MAX_LAG_SECONDS. Prints why not.
 peer_health() {
-  local status words=SLAVE ro io sqlt ioe sqle lag
+  local status words=SLAVE ro io sqlt ioe sqle lag out own
   [ "$REPLICA_WORDS" = replica ] && words=REPLICA
   write_peer_cnf "$PEER_CLIENT_CNF" "$1"
   # Seen here: a pod's first connections, right after it starts, may be
   # refused by peers that serve everyone else; ask a few times.
   local try
   for try in 1 2 3; do
-    ro=$(echo "SELECT @@GLOBAL.read_only" | sql "$PEER_CLIENT_CNF" 2>&1) && break
+    out=$(echo "SELECT @@GLOBAL.read_only, $(own_transactions_sql)" | sql "$PEER_CLIENT_CNF" 2>&1) && break
     [ "$try" -lt 3 ] || {
-      echo "does not answer: $(tr '\n' ' ' <<<"$ro" | head -c 200)"
+      echo "does not answer: $(tr '\n' ' ' <<<"$out" | head -c 200)"
       return 1
     }
     sleep 2
   done
+  IFS=$'\t' read -r ro own <<<"$out"
+  [ "$own" = 0 ] || {
+    echo "holds transactions of its own (written on it, not replicated): never a donor"
+    return 1
+  }
   status=$(echo "SHOW $words STATUS" | "$CLIENT" --defaults-extra-file="$PEER_CLIENT_CNF" --vertical 2>/dev/null) || {
     echo "cannot read its replica status"
     return 1
@@ -242,12 +347,39 @@ peer_health() {
   }
 }
 
+# donor_holds HOST: HOST holds every transaction of DONOR_MUST_HOLD (MySQL:
+# a GTID set; MariaDB: a GTID position). Prints what it lacks.
+donor_holds() {
+  local out
+  if [ "$FLAVOR" = mariadb ]; then
+    out=$(echo 'SELECT @@GLOBAL.gtid_current_pos' | peer_sql "$1") || {
+      echo "cannot read its position"
+      return 1
+    }
+    out=$(mariadb_ahead "$DONOR_MUST_HOLD" "$out")
+  else
+    gtid_text_ok "$DONOR_MUST_HOLD" || {
+      echo "unreadable GTID set"
+      return 1
+    }
+    out=$(printf "SELECT REPLACE(GTID_SUBTRACT('%s', @@GLOBAL.gtid_executed), '\\\\n', '')\n" "$DONOR_MUST_HOLD" | peer_sql "$1") || {
+      echo "cannot compare GTID sets"
+      return 1
+    }
+  fi
+  [ -z "$out" ] || {
+    echo "lacks $out"
+    return 1
+  }
+}
+
 # find_donors: sets DONORS to the Ready replicas found through the headless
 # Service's DNS and a health check (DNS lists NotReady pods too), starting
 # at this pod's ordinal so that new replicas spread over them; the primary
-# only when there is none.
+# only when there is none. With DONOR_MUST_HOLD set (a re-copy), only the
+# donors that hold all of it, the primary last; NO_DONOR_WHY says why not.
 find_donors() {
-  local i misses=0 host why healthy=()
+  local i misses=0 host why healthy=() candidates=()
   # Once the primary answers, this pod's own connections work too.
   peer_answers "$PRIMARY_HOST" 60 || log "the primary $PRIMARY_HOST does not answer yet"
   for ((i = 1; i <= 50 && misses < 3; i++)); do
@@ -264,13 +396,23 @@ find_donors() {
       log "not a donor: $host ($why)"
     fi
   done
-  DONORS=()
   if [ "${#healthy[@]}" -eq 0 ]; then
-    DONORS=("$PRIMARY_HOST")
-    return 0
+    candidates=("$PRIMARY_HOST")
+  else
+    local start=$((ORDINAL % ${#healthy[@]}))
+    for ((i = 0; i < ${#healthy[@]}; i++)); do
+      candidates+=("${healthy[$(((start + i) % ${#healthy[@]}))]}")
+    done
+    [ -z "${DONOR_MUST_HOLD:-}" ] || candidates+=("$PRIMARY_HOST")
   fi
-  local start=$((ORDINAL % ${#healthy[@]}))
-  for ((i = 0; i < ${#healthy[@]}; i++)); do
-    DONORS+=("${healthy[$(((start + i) % ${#healthy[@]}))]}")
+  DONORS=()
+  NO_DONOR_WHY=
+  for host in "${candidates[@]}"; do
+    if [ -z "${DONOR_MUST_HOLD:-}" ] || why=$(donor_holds "$host"); then
+      DONORS+=("$host")
+    else
+      NO_DONOR_WHY="$NO_DONOR_WHY $host: $why;"
+      log "not a donor for this re-copy: $host ($why)"
+    fi
   done
 }
