@@ -27,8 +27,8 @@ description:
     purged the binary logs it needs, or it holds errant transactions of its own) ends the wait at once,
     and the module fails naming it, the reason and the remedy (a re-copy). See RV(broken).
   - So does a primary that is behind its replicas (a replica holds transactions replicated from the
-    cluster's primary that the primary lacks, or the primary's pod refuses to start for that reason):
-    reason C(primary_behind), and the remedy named is C(reseed_primary.yml); the replicas keep their data.
+    cluster's primary that the primary lacks, or the primary's pod refuses to start for that reason),
+    with reason C(primary_behind); the remedy named is C(reseed_primary.yml), and the replicas keep their data.
   - The module only reads; it never changes a server or a Kubernetes object.
 author:
   - stateful.mysql developers (@stateful-mysql)

@@ -386,16 +386,16 @@ RECOVERY="Recover with: ansible-playbook reseed_primary.yml -e confirm=$NAME (co
 # reachable_replicas: REACHABLE, the replicas whose servers answer now (the
 # names the headless Service publishes, three misses in a row end the list).
 reachable_replicas() {
-  local i misses=0 host
+  local i misses=0 peer
   REACHABLE=()
   for ((i = 1; i <= 50 && misses < 3; i++)); do
-    host=$(pod_host "$i")
-    if ! getent hosts "$host" >/dev/null 2>&1; then
+    peer=$(pod_host "$i")
+    if ! getent hosts "$peer" >/dev/null 2>&1; then
       misses=$((misses + 1))
       continue
     fi
     misses=0
-    if echo 'SELECT 1' | peer_sql "$host" >/dev/null 2>&1; then REACHABLE+=("$host"); fi
+    if echo 'SELECT 1' | peer_sql "$peer" >/dev/null 2>&1; then REACHABLE+=("$peer"); fi
   done
 }
 
@@ -436,13 +436,13 @@ lacks_gtids() {
 # A primary behind its replicas must not serve: whatever it accepted would
 # diverge from what they hold, and a re-copy of them would lose data.
 primary_fence() {
-  local host held lacks
+  local peer held lacks
   FENCE_WHY=
   [ -n "${REACHABLE_KNOWN:-}" ] || reachable_replicas
-  for host in "${REACHABLE[@]}"; do
-    held=$(replicated_gtids "$host") || continue
+  for peer in "${REACHABLE[@]}"; do
+    held=$(replicated_gtids "$peer") || continue
     lacks=$(lacks_gtids "$held" "${1:-}")
-    [ -z "$lacks" ] || FENCE_WHY="$FENCE_WHY ${host%%.*} holds $lacks;"
+    [ -z "$lacks" ] || FENCE_WHY="$FENCE_WHY ${peer%%.*} holds $lacks;"
   done
   [ -z "$FENCE_WHY" ]
 }
@@ -504,13 +504,13 @@ set_aside_datadir() {
 # replica holding every transaction any replica that answers holds, and none
 # of its own.
 check_reseed_donor() {
-  local from=$1 host held out lacks own
+  local from=$1 peer held out lacks own
   own=$(echo "SELECT $(own_transactions_sql)" | peer_sql "$from") || die "reseed donor $from does not answer"
   [ "$own" = 0 ] || die "reseed donor $from holds transactions of its own (written on it, not replicated): it cannot be the primary. $RECOVERY"
   reachable_replicas
-  for host in "${REACHABLE[@]}"; do
-    [ "$host" != "$from" ] || continue
-    held=$(replicated_gtids "$host") || continue
+  for peer in "${REACHABLE[@]}"; do
+    [ "$peer" != "$from" ] || continue
+    held=$(replicated_gtids "$peer") || continue
     [ -n "$held" ] || continue
     if [ "$FLAVOR" = mariadb ]; then
       out=$(echo 'SELECT @@GLOBAL.gtid_current_pos' | peer_sql "$from") || die "reseed donor $from does not answer"
@@ -519,7 +519,7 @@ check_reseed_donor() {
       lacks=$(printf "SELECT REPLACE(GTID_SUBTRACT('%s', @@GLOBAL.gtid_executed), '\\\\n', '')\n" "$held" | peer_sql "$from") ||
         die "reseed donor $from does not answer"
     fi
-    [ -z "$lacks" ] || die "reseed donor $from is no longer the most advanced replica: ${host%%.*} holds $lacks, which it lacks. $RECOVERY"
+    [ -z "$lacks" ] || die "reseed donor $from is no longer the most advanced replica: ${peer%%.*} holds $lacks, which it lacks. $RECOVERY"
   done
 }
 
