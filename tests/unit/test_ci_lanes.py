@@ -35,3 +35,11 @@ def test_both_tiers_run_both_sessions():
         part = block.split("else")[0 if tier == "landing" else 1]
         goals = " ".join(re.findall(r'"([^"]*)"', part)).split()
         assert "e2e-shared" in goals and "e2e-own" in goals, (tier, goals)
+
+
+def test_the_shared_session_runs_test_site_last():
+    """Its drills leave the shared clusters changed (a fourth pod, restarted
+    servers, reseeded): every other file of the session runs before it."""
+    shared = make_list("E2E_SHARED")
+    assert shared[-1] == "tests/e2e/test_site.py", shared
+    assert shared.index("tests/e2e/test_primary_recovery.py") < shared.index("tests/e2e/test_site.py")
