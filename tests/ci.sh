@@ -72,7 +72,7 @@ fi
 if [ "$tier" = landing ]; then
   tests/lanes.sh "e2e-shared molecule" "integration units-oldest ceph-e2e e2e-own"
 else
-  tests/lanes.sh "e2e-shared e2e-own" "oldest integration ceph-e2e molecule bench-smoke"
+  tests/lanes.sh "e2e-shared molecule" "oldest integration ceph-e2e bench-smoke e2e-own"
 fi
 rc=$?
 if [ -n "$failed" ]; then
