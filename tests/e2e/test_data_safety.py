@@ -210,19 +210,27 @@ def test_errant_then_replicated_is_never_a_donor_and_recopied_only_when_asked(pa
     copy from it, nothing wipes it by itself, and the role re-copies it only
     when asked (mysql_cluster_recopy_broken_replicas).
 
-    On the Parallel cluster (conftest.parallel_cluster), left at two Ready
-    pods: an OrderedReady StatefulSet creates no new pod while the errant
-    one is NotReady, so there the new replica only met it in the seconds
-    before its probe failed (CI's run of 5438d69 lost that race)."""
+    On the Parallel cluster (conftest.parallel_cluster), at the two pods its
+    site.yml arguments declare: an OrderedReady StatefulSet creates no new
+    pod while the errant one is NotReady, so there the new replica only met
+    it in the seconds before its probe failed (CI's run of 5438d69 lost that
+    race)."""
     c = parallel_cluster
-    c.wait_ready(2, timeout=300)
-    primary, errant, new = c.pod(0), c.pod(1), c.pod(2)
+    # A drill of test_primary_away.py may have left a third pod; site.yml
+    # below would remove it.
+    start = 2
+    scale(c, start, timeout=300)
+    # A new pod 2 must find no volume left (whenScaled Delete), so it copies.
+    wait_until(lambda: len(c.core.list_namespaced_persistent_volume_claim(c.namespace).items) == start,
+               120, "the removed replica's PVC gone", step=1)
+    primary, errant, new = c.pod(0), c.pod(1), c.pod(start)
+    others = [c.pod(i) for i in range(start) if i != 1]
     c.sql(primary, "CREATE DATABASE IF NOT EXISTS e2e; "
                    "CREATE TABLE IF NOT EXISTS e2e.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))")
     server_id = c.sql(errant, "SELECT @@GLOBAL.server_id")
     c.sql(errant, "SET GLOBAL gtid_strict_mode = OFF; CREATE TABLE e2e.errant (id INT PRIMARY KEY)")
     write_rows(c, 10)
-    checksums_equal(c, 2)
+    checksums_equal(c, start)
     pos = c.sql(errant, "SELECT @@GLOBAL.gtid_binlog_pos")
     state = c.sql(errant, "SELECT @@GLOBAL.gtid_binlog_state")
     assert "-%s-" % server_id not in pos and "-%s-" % server_id in state, (pos, state)
@@ -231,18 +239,19 @@ def test_errant_then_replicated_is_never_a_donor_and_recopied_only_when_asked(pa
     # Its Ready condition gone (the kubelet's probe), it still resolves (the
     # headless Service publishes NotReady pods): the donor check must refuse it.
     wait_until(lambda: not pod_ready(c, errant), 120, "%s NotReady" % errant, step=1)
-    c.apps.patch_namespaced_stateful_set(c.name, c.namespace, {"spec": {"replicas": 3}})
+    c.apps.patch_namespaced_stateful_set(c.name, c.namespace, {"spec": {"replicas": start + 1}})
     wait_until(lambda: pod_ready(c, new), 600, "%s Ready" % new, step=2)
     events = c.events(new)
     source = [line for line in events.splitlines() if "backup stream started from" in line]
     assert source and all(errant not in line for line in source), events
     log = c.core.read_namespaced_pod_log(new, c.namespace, container="init")
     assert "not a donor: %s" % errant in log and "holds transactions of its own" in log, log[-3000:]
-    sums = {p: c.sql(p, "CHECKSUM TABLE e2e.t").split("\t")[-1] for p in (primary, new)}
+    sums = {p: c.sql(p, "CHECKSUM TABLE e2e.t").split("\t")[-1] for p in others + [new]}
     assert len(set(sums.values())) == 1, sums
+    assert all(pod_ready(c, p) for p in others), "a pod beside the errant one is NotReady"
     assert not pod_ready(c, errant)
-    c.apps.patch_namespaced_stateful_set(c.name, c.namespace, {"spec": {"replicas": 2}})
-    wait_until(lambda: len(c.pods()) == 2, 300, "back to two pods", step=2)
+    c.apps.patch_namespaced_stateful_set(c.name, c.namespace, {"spec": {"replicas": start}})
+    wait_until(lambda: len(c.pods()) == start, 300, "back to %s pods" % start, step=2)
     # Nothing wipes it by itself; the role names it, and re-copies it when asked.
     assert wipes(c, errant) == 0
     out, recap = run_playbook(os.path.join(ROOT, "site.yml"), *c.deploy_args, check=False)
@@ -255,8 +264,8 @@ def test_errant_then_replicated_is_never_a_donor_and_recopied_only_when_asked(pa
     assert recap["failed"] == 0, out[-3000:]
     assert c.sql(errant, "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'errant'") == "0"
     assert count(c.events(errant), "re-copy: re-copy requested: errant_transactions") == 1
-    checksums_equal(c, 2)
-    c.wait_ready(2, timeout=300)
+    checksums_equal(c, start)
+    c.wait_ready(start, timeout=300)
 
 
 def test_primary_on_an_older_copy_of_its_volume_refuses_to_serve(safe):
