@@ -204,6 +204,14 @@ def scale(c, replicas, timeout=600):
     c.wait_ready(replicas, timeout=timeout)
 
 
+def wait_claims(c, n, timeout=120):
+    """Until the namespace holds n PVCs: after a scale-in with whenScaled
+    Delete, the removed replicas' volumes are gone (a new pod of the same
+    ordinal would otherwise return to one)."""
+    wait_until(lambda: len(c.core.list_namespaced_persistent_volume_claim(c.namespace).items) == n,
+               timeout, "%s PVCs in %s (the removed replicas' volumes gone)" % (n, c.namespace), step=1)
+
+
 def io_state(st):
     return st.get("Replica_IO_Running", st.get("Slave_IO_Running"))
 

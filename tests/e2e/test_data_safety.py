@@ -18,7 +18,7 @@ import pytest
 from kubernetes.client.rest import ApiException
 
 from kube import (PREFIX, ROOT, Cluster, checksums_equal, count, delete_namespace, deploy_args, pod_ready,
-                  run_playbook, scale, wait_until, write_rows)
+                  run_playbook, scale, wait_claims, wait_until, write_rows)
 
 FLAVORS = [("mysql", "9.7"), ("mariadb", "11.8")]
 # The landing tier on MariaDB 11.8 (one cluster for every drill here): its
@@ -221,8 +221,7 @@ def test_errant_then_replicated_is_never_a_donor_and_recopied_only_when_asked(pa
     start = 2
     scale(c, start, timeout=300)
     # A new pod 2 must find no volume left (whenScaled Delete), so it copies.
-    wait_until(lambda: len(c.core.list_namespaced_persistent_volume_claim(c.namespace).items) == start,
-               120, "the removed replica's PVC gone", step=1)
+    wait_claims(c, start)
     primary, errant, new = c.pod(0), c.pod(1), c.pod(start)
     others = [c.pod(i) for i in range(start) if i != 1]
     c.sql(primary, "CREATE DATABASE IF NOT EXISTS e2e; "

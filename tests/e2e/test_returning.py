@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from kube import PREFIX, ROOT, Cluster, checksums_equal, count, delete_namespace, deploy_args, run_playbook, scale, write_rows
+from kube import (PREFIX, ROOT, Cluster, checksums_equal, count, delete_namespace, deploy_args, run_playbook, scale,
+                  wait_claims, write_rows)
 
 FLAVORS = [("mysql", "9.7"), ("mariadb", "11.8")]
 STATE = "/var/lib/mysql/.stateful-mysql"
@@ -215,7 +216,4 @@ def test_parallel_scale_out_copies_once_each(parallel_cluster):
     checksums_equal(c, 7)
     # Back to where the drills expect it (whenScaled Delete removes the volumes).
     scale(c, start)
-    deadline = time.monotonic() + 120
-    while len(c.core.list_namespaced_persistent_volume_claim(c.namespace).items) != start:
-        assert time.monotonic() < deadline, "the removed replicas' PVCs are still there"
-        time.sleep(2)
+    wait_claims(c, start)
