@@ -105,14 +105,19 @@ runtime-venv: $(RUNTIME_STAMP)
 -include bench/bench.mk
 
 # Deploy to the cluster of the current kubeconfig; with none, to the local
-# test cluster (built and started on first use) with its images.
+# test cluster (built and started on first use) with its images. Later runs
+# of the playbooks (README "Use") keep what this one chose: unset settings
+# keep their live values. USER_KUBECONFIG: tests/e2e/test_budget.py points
+# it elsewhere to take the no-kubeconfig path on any machine.
+USER_KUBECONFIG ?= $(HOME)/.kube/config
 deploy: venv
-	@if [ -n "$${KUBECONFIG:-}" ] || [ -f "$$HOME/.kube/config" ]; then \
+	@if [ -n "$${KUBECONFIG:-}" ] || [ -f "$(USER_KUBECONFIG)" ]; then \
 	  $(BIN)/ansible-playbook site.yml $(ARGS); \
 	else \
 	  echo "No kubeconfig: using the local test cluster (tests/cluster)"; \
 	  $(MAKE) cluster-up; \
-	  KUBECONFIG=$(LOCAL_KUBECONFIG) $(BIN)/ansible-playbook site.yml -e @tests/e2e/vars/local.yml $(ARGS); \
+	  KUBECONFIG=$(LOCAL_KUBECONFIG) $(BIN)/ansible-playbook site.yml -e @tests/e2e/vars/local.yml $(ARGS) && \
+	  echo "For the playbooks of README \"Use\": export KUBECONFIG=$(LOCAL_KUBECONFIG)"; \
 	fi
 
 # The two tiers (README "Tests", tests/tiers.py). tests/ci.sh starts the

@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -77,16 +78,22 @@ def namespace(tag):
     return "%s-%s-%s" % (PREFIX, tag, uuid.uuid4().hex[:5])
 
 
-def timed_playbook(playbook, args, env_extra=None, check=True):
+def timed_playbook(playbook, args, env_extra=None, check=True, stats=None):
     """Run a playbook; returns seconds, recap, output. The wall time is the
-    user's: ansible-playbook start to exit."""
+    user's: ansible-playbook start to exit. With a dict `stats`, its
+    cpu_seconds is set: user+sys of ansible-playbook and every process it
+    waited for (its workers and modules), as /usr/bin/time counts them."""
     env = dict(os.environ, KUBECONFIG=kube.KUBECONFIG, K8S_AUTH_KUBECONFIG=kube.KUBECONFIG,
                ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     env.update(env_extra or {})
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     proc = subprocess.run([os.path.join(kube.BIN, "ansible-playbook"), playbook, *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if stats is not None:
+        stats["cpu_seconds"] = round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2)
     out = proc.stdout + proc.stderr
     if check and proc.returncode != 0:
         raise RuntimeError("%s failed (rc %s):\n%s" % (playbook, proc.returncode, out[-4000:]))

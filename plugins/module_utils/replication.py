@@ -239,6 +239,54 @@ def cluster_status(cluster, max_lag):
     return all(r["healthy"] for r in reports), reports
 
 
+def rollout_problems(cluster):
+    """What the StatefulSet's rollout still lacks, read afresh; [] when done.
+
+    Done means: the latest generation observed, every replica of spec.replicas
+    updated and Ready and no pod above them, and, with whenScaled Delete, the
+    volumes of removed ordinals gone (a later scale-up must not meet a PVC
+    still being deleted)."""
+    p = cluster.params
+    if cluster.k8s is None:
+        return []
+    sts = cluster.k8s.read_statefulset(p["name"], p["namespace"])
+    if sts is None:
+        return ["StatefulSet %s/%s not found" % (p["namespace"], p["name"])]
+    return statefulset_rollout_problems(sts, _claim_names(cluster, sts))
+
+
+def _claim_names(cluster, sts):
+    policy = sts.spec.persistent_volume_claim_retention_policy
+    if policy is None or policy.when_scaled != "Delete" or not sts.spec.volume_claim_templates:
+        return []
+    claims = cluster.k8s.core.list_namespaced_persistent_volume_claim(sts.metadata.namespace)
+    return [c.metadata.name for c in claims.items]
+
+
+def statefulset_rollout_problems(sts, claim_names=()):
+    """The rollout check on a StatefulSet object (kubernetes client model)."""
+    want = sts.spec.replicas if sts.spec.replicas is not None else 1
+    st = sts.status
+    problems = []
+    if st is None or (st.observed_generation or 0) < (sts.metadata.generation or 0):
+        return ["generation %s not yet observed by the controller" % sts.metadata.generation]
+    ready, updated, current = st.ready_replicas or 0, st.updated_replicas or 0, st.replicas or 0
+    if updated < want:
+        problems.append("%d of %d pods updated" % (updated, want))
+    if ready < want:
+        problems.append("%d of %d pods Ready" % (ready, want))
+    if current > want:
+        problems.append("%d pods, %d declared" % (current, want))
+    name = sts.metadata.name
+    for tpl in sts.spec.volume_claim_templates or []:
+        prefix = "%s-%s-" % (tpl.metadata.name, name)
+        gone = sorted(c for c in claim_names if c.startswith(prefix) and c[len(prefix):].isdigit()
+                      and int(c[len(prefix):]) >= want)
+        if gone:
+            problems.append("volumes of removed pods still there: %s" % ", ".join(gone))
+    return problems
+
+
 def broken_servers(reports):
     """Replicas that waiting cannot heal, with the reason."""
     return [dict(name=r["name"], reason=r["broken"], problems=r["problems"]) for r in reports if r.get("broken")]

@@ -61,7 +61,16 @@ options:
     description:
       - Seconds between two rounds of checks with O(wait=true).
     type: int
-    default: 2
+    default: 1
+  rollout:
+    description:
+      - Also wait for the StatefulSet's rollout, in the same rounds as replication (one module start
+        for both) - the latest generation observed, every replica of C(spec.replicas) updated and Ready,
+        no pod above them, and, when C(persistentVolumeClaimRetentionPolicy.whenScaled) is C(Delete),
+        the volumes of removed ordinals gone (so that a later scale-up never meets one being deleted).
+      - A broken replica still ends the wait at once, rollout or not. See RV(rollout).
+    type: bool
+    default: false
   max_lag:
     description:
       - Largest replica lag in seconds (C(Seconds_Behind_Source)) still counted as healthy.
@@ -117,6 +126,13 @@ elapsed:
   returned: always
   type: float
   sample: 4.21
+rollout:
+  description:
+    - What the StatefulSet's rollout still lacks (empty when done, or when O(rollout=false)).
+  returned: always
+  type: list
+  elements: str
+  sample: ["2 of 3 pods Ready"]
 broken:
   description:
     - The servers that waiting cannot heal, each with C(reason) and its problems. C(binlogs_purged) and
@@ -289,7 +305,7 @@ from ansible_collections.stateful.mysql.plugins.module_utils.args import (
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR
 from ansible_collections.stateful.mysql.plugins.module_utils.replication import (
-    Cluster, broken_servers, cluster_status, format_table, unhealthy_summary, wait_until,
+    Cluster, broken_servers, cluster_status, format_table, rollout_problems, unhealthy_summary, wait_until,
 )
 
 
@@ -297,7 +313,8 @@ def argument_spec():
     return merge_specs(K8S_AUTH_ARG_SPEC, MYSQL_LOGIN_ARG_SPEC, STATEFULSET_ARG_SPEC, dict(
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
-        wait_sleep=dict(type="int", default=2),
+        wait_sleep=dict(type="int", default=1),
+        rollout=dict(type="bool", default=False),
         max_lag=dict(type="int", default=60),
     ))
 
@@ -308,13 +325,13 @@ def main():
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     p = module.params
     cluster = Cluster(module)
+
+    def check():
+        return _check(cluster, p["max_lag"], p["rollout"])
+
     try:
-        if p["wait"]:
-            done, (healthy, servers), elapsed = wait_until(
-                lambda: _check(cluster, p["max_lag"]), p["wait_timeout"], sleep=p["wait_sleep"])
-        else:
-            done, (healthy, servers), elapsed = wait_until(
-                lambda: _check(cluster, p["max_lag"]), 0)
+        done, (healthy, servers, rollout), elapsed = wait_until(check, p["wait_timeout"] if p["wait"] else 0,
+                                                                sleep=p["wait_sleep"])
     finally:
         cluster.close()
     broken = broken_servers(servers)
@@ -324,6 +341,7 @@ def main():
         elapsed=round(elapsed, 3),
         servers=servers,
         broken=broken,
+        rollout=rollout,
         unhealthy=[dict(name=s["name"], problems=s["problems"]) for s in servers if not s["healthy"]],
         table=format_table(servers),
         queries=cluster.queries,
@@ -334,14 +352,18 @@ def main():
                             unhealthy_summary(servers)), **result)
     if p["wait"] and not healthy:
         module.fail_json(msg="replication of StatefulSet %s/%s not healthy after %ss: %s"
-                         % (p["namespace"], p["name"], p["wait_timeout"], unhealthy_summary(servers)), **result)
+                         % (p["namespace"], p["name"], p["wait_timeout"],
+                            "; ".join(["rollout: " + ", ".join(rollout)] if rollout else []
+                                      + ([unhealthy_summary(servers)] if any(not s["healthy"] for s in servers)
+                                         else []))), **result)
     module.exit_json(**result)
 
 
-def _check(cluster, max_lag):
+def _check(cluster, max_lag, rollout):
     # A broken replica ends the wait: waiting longer cannot heal it.
     healthy, servers = cluster_status(cluster, max_lag)
-    return healthy or bool(broken_servers(servers)), (healthy, servers)
+    missing = rollout_problems(cluster) if rollout else []
+    return (healthy and not missing) or bool(broken_servers(servers)), (healthy and not missing, servers, missing)
 
 
 if __name__ == "__main__":

@@ -39,10 +39,37 @@ def api():
     return client.CoreV1Api(), client.AppsV1Api()
 
 
-def run_playbook(playbook, *args, check=True):
-    """ansible-playbook from the checkout; returns (output, recap)."""
+def count_env(path):
+    """Environment that makes ansible-playbook count its module executions
+    into `path` (tests/callback_plugins/module_count.py)."""
+    return dict(ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, "tests", "callback_plugins"),
+                ANSIBLE_CALLBACKS_ENABLED="module_count", STATEFUL_MYSQL_COUNT_FILE=str(path))
+
+
+def executions(path):
+    """The module executions a counted run made: (total, [task names])."""
+    with open(path) as fh:
+        data = json.load(fh)
+    return data["total"], [e["task"] for e in data["executions"]]
+
+
+def budgets():
+    """README "Execution budgets": run -> the most module executions it may make."""
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        text = fh.read()
+    section = text[text.index("### Execution budgets"):]
+    section = section[:section.index("\n#", 1)]
+    rows = re.findall(r"^\| `([^`]+)`[^|]*\|[^|]*\| (\d+) \|", section, re.M)
+    return {run: int(n) for run, n in rows}
+
+
+def run_playbook(playbook, *args, check=True, count=None):
+    """ansible-playbook from the checkout; returns (output, recap). With
+    count (a path), the run's module executions are counted into it."""
     env = dict(os.environ, KUBECONFIG=KUBECONFIG, K8S_AUTH_KUBECONFIG=KUBECONFIG,
                ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    if count is not None:
+        env.update(count_env(count))
     proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), playbook, *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     out = proc.stdout + proc.stderr

@@ -17,8 +17,8 @@ import uuid
 import pytest
 from kubernetes.client.rest import ApiException
 
-from kube import (PREFIX, ROOT, Cluster, checksums_equal, count, delete_namespace, deploy_args, pod_ready,
-                  run_playbook, scale, wait_claims, wait_until, write_rows)
+from kube import (PREFIX, ROOT, Cluster, budgets, checksums_equal, count, delete_namespace, deploy_args, executions,
+                  pod_ready, run_playbook, scale, wait_claims, wait_until, write_rows)
 
 FLAVORS = [("mysql", "9.7"), ("mariadb", "11.8")]
 # The landing tier on MariaDB 11.8 (one cluster for every drill here): its
@@ -307,7 +307,7 @@ def test_primary_on_an_older_copy_of_its_volume_refuses_to_serve(safe):
     checksums_equal(c, REPLICAS)
 
 
-def test_statefulset_recreated_without_the_primary_volume(safe):
+def test_statefulset_recreated_without_the_primary_volume(safe, tmp_path):
     """The StatefulSet deleted (foreground: its pods go, its PVCs stay) with
     its state ConfigMap, pod 0's PVC deleted, then site.yml run again: pod 0
     refuses and site.yml fails at once naming the recovery; every replica
@@ -339,8 +339,12 @@ def test_statefulset_recreated_without_the_primary_volume(safe):
     assert c.core.read_namespaced_config_map("%s-state" % c.name, c.namespace).data.get("initialised") == "true"
     message = init_refusal(c, c.pod(0))
     assert "empty volume on the primary" in message, message
-    out, recap = run_playbook(os.path.join(ROOT, "reseed_primary.yml"), *c.deploy_args, "-e", "confirm=%s" % c.name)
+    out, recap = run_playbook(os.path.join(ROOT, "reseed_primary.yml"), *c.deploy_args, "-e", "confirm=%s" % c.name,
+                              count=tmp_path / "reseed.json")
     assert recap["failed"] == 0 and recap["changed"] > 0, out[-4000:]
+    # The longest recovery (StatefulSet recreated Parallel and back) within README "Execution budgets".
+    total, tasks = executions(tmp_path / "reseed.json")
+    assert total <= budgets()["reseed_primary.yml -e confirm=<name>"], (total, tasks)
     assert checksums_equal(c, REPLICAS) == sums
     for i in range(REPLICAS):
         assert rows(c, c.pod(i)) == held, c.pod(i)

@@ -129,7 +129,7 @@ def test_second_run_changes_nothing(deployed_cluster, installed_collection):
     assert proc.returncode == 0, out[-4000:]
     m = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
     assert m and m.group(2) == "0" and m.group(4) == "0", out[-4000:]
-    assert "Wait until every replica replicates" in out
+    assert "Wait until every pod is Ready and every replica replicates" in out
 
 
 def resource_versions(c):
@@ -178,8 +178,13 @@ def test_check_mode_changes_nothing(deployed_cluster):
     out, recap = run_playbook(os.path.join(ROOT, "site.yml"), "--check", "--diff",
                               *c.deploy_args, "-e", "mysql_cluster_replicas=4")
     assert recap["failed"] == 0, out[-4000:]
-    assert changed_tasks(out) == ["Apply the StatefulSet"], (changed_tasks(out), out[-4000:])
-    diff = out[out.index("TASK [stateful.mysql.mysql_cluster : Apply the StatefulSet]"):]
+    apply = "Apply the configuration, Services, policies and StatefulSet"
+    assert changed_tasks(out) == [apply], (changed_tasks(out), out[-4000:])
+    diff = out[out.index("TASK [stateful.mysql.mysql_cluster : %s]" % apply):]
+    diff = diff[:diff.index("\nTASK [")]
+    # One object's diff, under its name (k8s_apply lifts it from results[]).
+    headers = re.findall(r"^\+\+\+ after: (.*)$", diff, re.M)
+    assert headers == ["StatefulSet %s/%s" % (c.namespace, c.name)], diff[:4000]
     # The diff is YAML or JSON, depending on the callback.
     assert re.search(r'^-\s+"?replicas"?: 3,?$', diff, re.M) and re.search(r'^\+\s+"?replicas"?: 4,?$', diff, re.M), diff[:4000]
     assert resource_versions(c) == before

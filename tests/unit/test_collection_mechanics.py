@@ -98,11 +98,11 @@ def test_tags_select_the_role_steps():
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "Wait until every pod is Ready" in out, out
-    assert "Check the replica count" not in out and "Apply the StatefulSet" not in out, out
+    assert "Check the replica count" not in out and "Apply the configuration, Services, policies and StatefulSet" not in out, out
 
     proc = run(["site.yml", "--list-tasks", "--skip-tags", "mysql_cluster_wait"], {})
     out = proc.stdout + proc.stderr
-    assert "Check the replica count" in out and "Apply the StatefulSet" in out, out
+    assert "Check the replica count" in out and "Apply the configuration, Services, policies and StatefulSet" in out, out
     assert "Wait until every pod is Ready" not in out, out
 
 

@@ -1,10 +1,9 @@
 """preflight.yml's decisions on a recorded live cluster: what the volumes or
 the API cannot take is refused with a message naming the variable, and what
 they can (the same size in other units, the same or a later version) is not.
-The live objects are given as the registered results of the two reads
-(extra vars win over register and set_fact), and the run starts after the
-reads; the same
-refusals against a real cluster are in tests/e2e/test_site.py."""
+The live cluster is given as the cluster_live lookup's result, and the run
+starts after the lookup's task; unset settings take the live values as in a
+real run. The same refusals against a real cluster are in tests/e2e/test_site.py."""
 import json
 import os
 import subprocess
@@ -22,17 +21,15 @@ PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 @pytest.mark.parametrize("case", TABLE["cases"], ids=[c["id"] for c in TABLE["cases"]])
 def test_preflight(tmp_path, case):
     live = TABLE["live"]
-    data = dict(TABLE["deployed"], __mysql_cluster_namespace_there=True,
-                __mysql_cluster_live_namespace={"resources": [{"metadata": {"name": "mysql"}}]},
-                __mysql_cluster_live_objects={"results": [{"resources": [live["statefulset"]]},
-                                                          {"resources": [{"data": {"cluster.env": live["env"]}}]},
-                                                          {"resources": []}, {"resources": []}]})
+    # What the cluster_live lookup returns (its task is before --start-at-task).
+    read = dict(namespace=True, statefulset=live["statefulset"], config={"cluster.env": live["env"]}, state=None,
+                claims=[], secrets={"mysql-credentials": None, "mysql-tls": None}, pdb=False, network_policy=False,
+                primary_ready=False)
+    data = dict({} if case.get("unset") else TABLE["deployed"], __mysql_cluster_read=read)
     data.update(case["vars"])
     if "state" in case:
         # The StatefulSet gone, the state ConfigMap and these PVCs there.
-        data["__mysql_cluster_live_objects"]["results"][0]["resources"] = []
-        data["__mysql_cluster_live_objects"]["results"][2]["resources"] = [{"data": case["state"]}]
-        data["__mysql_cluster_live_objects"]["results"][3]["resources"] = [{"metadata": {"name": n}} for n in case["claims"]]
+        read.update(statefulset={}, state=case["state"], claims=case["claims"])
     varfile = tmp_path / "vars.json"
     varfile.write_text(json.dumps(data))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
