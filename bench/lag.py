@@ -43,6 +43,36 @@ LIMIT = 1.0
 INSERT = "INSERT INTO %s (created, pad) VALUES (NOW(6), REPEAT('x', 100))" % TABLE
 
 
+# MySQL 9.7's limit, looked for by changing one thing at a time on its
+# replicas at the unthrottled rate (full variant): their durability (two
+# fsyncs per transaction: binary log and redo log) and their applier threads.
+# Each is set back before the next. name -> (SQL on each replica, SQL after).
+VARIANTS = (
+    ("replicas without fsync (sync_binlog=0, innodb_flush_log_at_trx_commit=2)",
+     "SET GLOBAL sync_binlog = 0; SET GLOBAL innodb_flush_log_at_trx_commit = 2",
+     "SET GLOBAL sync_binlog = 1; SET GLOBAL innodb_flush_log_at_trx_commit = 1"),
+    ("one applier thread (replica_parallel_workers=1)",
+     "STOP REPLICA SQL_THREAD; SET GLOBAL replica_parallel_workers = 1; START REPLICA SQL_THREAD",
+     "STOP REPLICA SQL_THREAD; SET GLOBAL replica_parallel_workers = 4; START REPLICA SQL_THREAD"),
+    ("eight applier threads (replica_parallel_workers=8)",
+     "STOP REPLICA SQL_THREAD; SET GLOBAL replica_parallel_workers = 8; START REPLICA SQL_THREAD",
+     "STOP REPLICA SQL_THREAD; SET GLOBAL replica_parallel_workers = 4; START REPLICA SQL_THREAD"),
+)
+
+
+def cpu_times():
+    """(busy, total) jiffies of the machine, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_percent(before, after):
+    total = after[1] - before[1]
+    return round(100.0 * (after[0] - before[0]) / total, 1) if total else None
+
+
 def percentile(values, pct):
     """Nearest rank: the smallest value with pct% of the values at or below it."""
     values = sorted(values)
@@ -77,6 +107,8 @@ def highest(reps):
     """flavor -> the step at the highest achieved rate (the one judged)."""
     out = {}
     for r in reps:
+        if r.get("variant"):
+            continue
         if r.get("achieved_rate") is not None and r["achieved_rate"] > out.get(r["flavor"], {}).get("achieved_rate", -1):
             out[r["flavor"]] = r
     return out
@@ -212,7 +244,10 @@ def step(login, addrs, primary, replicas, rate, seconds, drain_timeout):
             s.start()
         start = start_at.value = time.monotonic() + 0.5
         go.set()
+        time.sleep(0.5)
+        cpu_start = cpu_times()
         done = [out.get(timeout=seconds + 60) for _p in procs]
+        cpu_end = cpu_times()
         end = start + seconds
         cur.execute("SELECT id, created FROM %s WHERE id > %d ORDER BY id" % (TABLE, first))
         committed = list(cur.fetchall())
@@ -238,6 +273,7 @@ def step(login, addrs, primary, replicas, rate, seconds, drain_timeout):
                                        drain_seconds=round(max(0.0, caught[0] - end), 2) if caught else None)
     rows, errors = sum(d[0] for d in done), sum(d[1] for d in done)
     fields.update(summary(judged), rows=rows, write_errors=errors, seconds=seconds,
+                  cpu_busy_percent=busy_percent(cpu_start, cpu_end),
                   achieved_rate=round(rows / seconds, 1),
                   drain_seconds=max((r["drain_seconds"] for r in fields["replicas"].values()
                                      if r["drain_seconds"] is not None), default=None),
@@ -257,7 +293,17 @@ def settings(primary, replica, flavor):
     return out
 
 
-def measure(res, cluster, steps, seconds, drain_timeout):
+def on_replicas(login, addrs, replicas, sql):
+    for pod in replicas:
+        conn = login.connect(addrs[pod])
+        try:
+            for stmt in sql.split("; "):
+                conn.cursor().execute(stmt)
+        finally:
+            conn.close()
+
+
+def measure(res, cluster, steps, seconds, drain_timeout, variants=()):
     """Every step on one cluster; the bench table is dropped at the end."""
     flavor = "%s %s" % (cluster.flavor, cluster.version)
     n = len(cluster.pods())
@@ -292,6 +338,18 @@ def measure(res, cluster, steps, seconds, drain_timeout):
                 fields = {"error": ("%s: %s" % (type(exc).__name__, exc))[-1500:], "ok": False}
             res.rep(flavor=flavor, target_rate=rate, writers=WRITERS, path=path, settings=conf,
                     namespace=cluster.namespace, load_before=before, load_after=common.load(), **fields)
+        for variant, change, restore in variants:
+            before = common.load()
+            try:
+                on_replicas(login, addrs, replicas, change)
+                try:
+                    fields = step(login, addrs, (cluster.pod(0), primary), replicas, None, seconds, drain_timeout)
+                finally:
+                    on_replicas(login, addrs, replicas, restore)
+            except Exception as exc:
+                fields = {"error": ("%s: %s" % (type(exc).__name__, exc))[-1500:]}
+            res.rep(flavor=flavor, target_rate=None, variant=variant, writers=WRITERS, path=path, settings=conf,
+                    namespace=cluster.namespace, load_before=before, load_after=common.load(), ok=None, **fields)
         cur.execute("DROP TABLE IF EXISTS %s" % TABLE)
     finally:
         if primary is not None:
@@ -326,7 +384,7 @@ def run(ctx, smoke):
             deploy = common.timed_playbook("site.yml", common.site_args("mysql", "9.7", name, ns))[0]
             res.note("MySQL 9.7: its own 3-pod cluster (%s), site.yml %.0f s at load %s."
                      % (ns, deploy, before[0]))
-            measure(res, kube.Cluster(name, ns, "mysql", "9.7"), steps, seconds, drain)
+            measure(res, kube.Cluster(name, ns, "mysql", "9.7"), steps, seconds, drain, variants=VARIANTS)
         except Exception as exc:
             res.rep(flavor="mysql 9.7", error=("%s: %s" % (type(exc).__name__, exc))[-2000:], ok=False,
                     load_before=before, load_after=common.load())

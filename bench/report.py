@@ -218,7 +218,8 @@ def plot_lag(data, path):
     """Lag percentiles against the achieved write rate, one line per flavor per percentile."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    reps = [r for r in data["repetitions"] if r.get("p99") is not None]
+    # The rate steps; the variant experiments are in the table.
+    reps = [r for r in data["repetitions"] if r.get("p99") is not None and not r.get("variant")]
     for flavor, colour in zip(sorted({r["flavor"] for r in reps}), ["tab:blue", "tab:orange", "tab:green"]):
         pts = sorted((r for r in reps if r["flavor"] == flavor), key=lambda r: r["achieved_rate"])
         for key, style in (("p50", ":"), ("p99", "-"), ("max", "--")):
@@ -238,17 +239,20 @@ def plot_lag(data, path):
 
 def detail_lag(data):
     rows = ["| flavor | target tx/s | achieved tx/s | p50 s | p99 s | max s | samples | catch-up s | result | "
-            "load 1m before/after |", "|---|---|---|---|---|---|---|---|---|---|"]
+            "load 1m before/after, machine CPU busy under load |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["repetitions"]:
         if "error" in r:
             rows.append("| %s | %s | error: %s | | | | | | **miss** | |" % (
                 r["flavor"], r.get("target_rate", "-") or "unthrottled", r["error"][-120:].replace("|", "/").replace("\n", " ")))
             continue
         rows.append("| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s / %s |" % (
-            r["flavor"], r["target_rate"] or "unthrottled", r["achieved_rate"], "" if r["sustained"] else " (not reached)",
+            r["flavor"], (r["target_rate"] or "unthrottled") if not r.get("variant") else "unthrottled, " + r["variant"],
+            r["achieved_rate"], "" if r.get("sustained", True) else " (not reached)",
             r["p50"], r["p99"], r["max"], r["samples"], "no" if r["drain_seconds"] is None else r["drain_seconds"],
-            "pass" if r["ok"] else "**miss**",
+            "experiment" if r.get("variant") else "pass" if r["ok"] else "**miss**",
             r["load_before"][0], r["load_after"][0]))
+        if r.get("cpu_busy_percent") is not None:
+            rows[-1] = rows[-1][:-1] + "CPU busy %s%% |" % r["cpu_busy_percent"]
     return rows
 
 
