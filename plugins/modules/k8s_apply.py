@@ -24,6 +24,8 @@ author:
   - stateful.mysql developers (@stateful-mysql)
 requirements:
   - kubernetes.core
+extends_documentation_fragment:
+  - stateful.mysql.k8s_auth
 options:
   definitions:
     description: The objects, in the order they are applied (a Namespace before what lives in it).
@@ -35,30 +37,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  kubeconfig:
-    description: Passed to kubernetes.core.k8s.
-    type: raw
-  context:
-    description: Passed to kubernetes.core.k8s.
-    type: str
-  host:
-    description: Passed to kubernetes.core.k8s.
-    type: str
-  api_key:
-    description: Passed to kubernetes.core.k8s.
-    type: str
-  validate_certs:
-    description: Passed to kubernetes.core.k8s.
-    type: bool
-  ca_cert:
-    description: Passed to kubernetes.core.k8s.
-    type: path
-  client_cert:
-    description: Passed to kubernetes.core.k8s.
-    type: path
-  client_key:
-    description: Passed to kubernetes.core.k8s.
-    type: path
 attributes:
   check_mode:
     support: full

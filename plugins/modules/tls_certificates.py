@@ -92,6 +92,12 @@ except ImportError:  # pragma: no cover - reported by the module
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
 
 
+def _key_usage(**on):
+    names = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+             "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+    return x509.KeyUsage(**dict((n, on.get(n, False)) for n in names))
+
+
 def _pem(obj):
     return obj.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
@@ -110,9 +116,7 @@ def make_certificates(ca_cn, cn, sans, days, now=None):
           .serial_number(x509.random_serial_number())
           .not_valid_before(not_before).not_valid_after(not_after)
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
           .add_extension(ca_ski, critical=False)
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
@@ -129,9 +133,7 @@ def make_certificates(ca_cn, cn, sans, days, now=None):
             .serial_number(x509.random_serial_number())
             .not_valid_before(not_before).not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=True, key_cert_sign=False,
-                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(_key_usage(digital_signature=True, key_agreement=True), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                            critical=False)
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
