@@ -298,8 +298,6 @@ queries:
   sample: ["SELECT VERSION()", "SHOW REPLICA STATUS"]
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.stateful.mysql.plugins.module_utils.args import (
@@ -328,10 +326,8 @@ def main():
     p = module.params
     cluster = Cluster(module)
 
-    state = dict(servers=None, at=None)
-
     def check():
-        return _check(cluster, p["max_lag"], p["rollout"], state)
+        return _check(cluster, p["max_lag"], p["rollout"])
 
     try:
         done, (healthy, servers, rollout), elapsed = wait_until(check, p["wait_timeout"] if p["wait"] else 0,
@@ -363,22 +359,11 @@ def main():
     module.exit_json(**result)
 
 
-# While the rollout is under way the servers are asked at most this often:
-# each round opens a connection to every pod, and on a 2-core node that CPU
-# is taken from the pods starting. A broken replica still ends the wait.
-ASK_DURING_ROLLOUT = 5.0
-
-
-def _check(cluster, max_lag, rollout, state, clock=time.monotonic):
-    missing = rollout_problems(cluster) if rollout else []
-    if missing and state["at"] is not None and clock() - state["at"] < ASK_DURING_ROLLOUT:
-        servers = state["servers"]
-    else:
-        healthy, servers = cluster_status(cluster, max_lag)
-        state.update(servers=servers, at=clock(), healthy=healthy)
-    healthy = state["healthy"] and not missing
+def _check(cluster, max_lag, rollout):
     # A broken replica ends the wait: waiting longer cannot heal it.
-    return healthy or bool(broken_servers(servers)), (healthy, servers, missing)
+    healthy, servers = cluster_status(cluster, max_lag)
+    missing = rollout_problems(cluster) if rollout else []
+    return (healthy and not missing) or bool(broken_servers(servers)), (healthy and not missing, servers, missing)
 
 
 if __name__ == "__main__":

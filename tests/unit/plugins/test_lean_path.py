@@ -106,20 +106,3 @@ def test_certificates_chain_and_carry_what_strict_verification_needs(tmp_path):
 def test_certificates_refuse_a_name_that_is_not_dns():
     with pytest.raises(ValueError, match="not DNS"):
         make_certificates("m-ca", "m-peer", ["IP:10.0.0.1"], 30)
-
-
-def test_the_wait_asks_the_servers_sparingly_while_the_rollout_runs(monkeypatch):
-    from ansible_collections.stateful.mysql.plugins.modules import replication_status as rs
-    asked, rollout = [], [["1 of 3 pods Ready"]]
-    monkeypatch.setattr(rs, "rollout_problems", lambda cluster: rollout[0])
-    monkeypatch.setattr(rs, "cluster_status", lambda cluster, lag: asked.append(1) or (True, [{"name": "m-0"}]))
-    now, state = [100.0], dict(servers=None, at=None)
-    clock = (lambda: now[0])
-    for _second in range(10):  # ten rounds of a rollout: asked at 100 s and 105 s only
-        done, (healthy, _servers, missing) = rs._check(None, 60, True, state, clock)
-        assert not done and not healthy and missing
-        now[0] += 1
-    assert len(asked) == 2
-    rollout[0] = []  # rollout done: the servers are asked at once, and the wait ends
-    done, (healthy, _servers, missing) = rs._check(None, 60, True, state, clock)
-    assert done and healthy and len(asked) == 3
