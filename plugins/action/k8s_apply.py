@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 # kubernetes.core's connection options, passed through when set.
@@ -51,7 +52,7 @@ def lift(definitions, module_result):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("definitions", "state") + _AUTH)
+    _VALID_ARGS = frozenset(("definitions", "state", "replace") + _AUTH)
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -68,8 +69,13 @@ class ActionModule(ActionBase):
             return dict(result, changed=False)
         # The diff shows what the role writes, not the API server's bookkeeping.
         module_args = dict(definition=definitions, state=state, hidden_fields=list(_HIDDEN))
+        try:
+            replace = boolean(args.get("replace", False), strict=True)
+        except TypeError:
+            raise AnsibleActionFail("replace must be true or false, not %r" % (args.get("replace"),))
         if state == "present":
-            module_args["apply"] = True
+            # A replace keeps no last-applied copy of the object (a Secret's data).
+            module_args["force" if replace else "apply"] = True
         for key in _AUTH:
             if args.get(key) is not None:
                 module_args[key] = args[key]

@@ -13,7 +13,7 @@ name: secrets_to_write
 short_description: The Secrets whose data differs from the live ones
 description:
   - Keeps each Secret of the input whose C(data) differs from the live data of the Secret of the same
-    name (or that does not exist). Labels and annotations are not compared.
+    name (or that does not exist), and each one named in O(rewrite). Labels and annotations are not compared.
 options:
   _input:
     description: Secret manifests (dicts with C(metadata.name) and C(data), base64 as the API holds it).
@@ -24,6 +24,11 @@ options:
     description: The live Secrets' data by name, null for a missing one (stateful.mysql.cluster_live's C(secrets)).
     type: dict
     required: true
+  rewrite:
+    description: Names of Secrets to write even when their data is the same (one whose annotations hold a copy of it).
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = """
@@ -43,13 +48,13 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 
-def secrets_to_write(secrets, live):
+def secrets_to_write(secrets, live, rewrite=()):
     if not isinstance(secrets, list) or not isinstance(live, dict):
         raise AnsibleFilterError("secrets_to_write: expected a list of Secrets and a dict of live data")
     out = []
     for secret in secrets:
         name = (secret.get("metadata") or {}).get("name")
-        if live.get(name) != (secret.get("data") or {}):
+        if live.get(name) != (secret.get("data") or {}) or name in (rewrite or ()):
             out.append(secret)
     return out
 

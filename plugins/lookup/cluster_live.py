@@ -63,6 +63,9 @@ _raw:
     namespace:
       description: Whether the namespace is there (true when it cannot be read).
       type: bool
+    namespace_labels:
+      description: The namespace's labels (empty when it is missing or cannot be read), where Pod Security's are.
+      type: dict
     statefulset:
       description: The StatefulSet as the API returns it, or an empty dict.
       type: dict
@@ -78,6 +81,11 @@ _raw:
     secrets:
       description: Each Secret's data by name, null when it does not exist.
       type: dict
+    secrets_last_applied:
+      description:
+        - Names of the read Secrets that carry C(kubectl.kubernetes.io/last-applied-configuration), a
+          copy of their data that an earlier C(apply) left (and C(kubectl describe) prints).
+      type: list
     pdb:
       description: Whether PodDisruptionBudget C(<name>) exists.
       type: bool
@@ -99,6 +107,9 @@ from ansible_collections.stateful.mysql.plugins.module_utils.k8s import (
 )
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
 def _absent_is_none(call):
     """The object, or None on 404; anything else is an error worth stopping for."""
     try:
@@ -114,10 +125,13 @@ def read_cluster(k8s, name, namespace, secrets=(), selector=()):
     from kubernetes import client as k8s_client
 
     ser = k8s.api_client.sanitize_for_serialization
-    out = dict(namespace=True, statefulset={}, config={}, state=None, claims=[],
-               secrets=dict((s, None) for s in secrets), pdb=False, network_policy=False, primary_ready=False)
+    out = dict(namespace=True, namespace_labels={}, statefulset={}, config={}, state=None, claims=[],
+               secrets=dict((s, None) for s in secrets), secrets_last_applied=[], pdb=False, network_policy=False, primary_ready=False)
     try:
-        out["namespace"] = _absent_is_none(lambda: k8s.core.read_namespace(namespace)) is not None
+        ns = _absent_is_none(lambda: k8s.core.read_namespace(namespace))
+        out["namespace"] = ns is not None
+        if ns is not None:
+            out["namespace_labels"] = dict(ns.metadata.labels or {})
     except ApiException as e:
         if e.status != 403:
             raise
@@ -135,6 +149,8 @@ def read_cluster(k8s, name, namespace, secrets=(), selector=()):
         s = _absent_is_none(lambda: k8s.core.read_namespaced_secret(secret, namespace))
         if s is not None:
             out["secrets"][secret] = dict(s.data or {})
+            if LAST_APPLIED in (s.metadata.annotations or {}):
+                out["secrets_last_applied"].append(secret)
     policy = k8s_client.PolicyV1Api(k8s.api_client)
     net = k8s_client.NetworkingV1Api(k8s.api_client)
     out["pdb"] = _absent_is_none(lambda: policy.read_namespaced_pod_disruption_budget(name, namespace)) is not None

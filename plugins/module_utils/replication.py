@@ -255,6 +255,37 @@ def rollout_problems(cluster):
     return statefulset_rollout_problems(sts, _claim_names(cluster, sts))
 
 
+def pod_creation_refusals(cluster, since):
+    """The API's refusals to create this StatefulSet's pods (Pod Security,
+    quota, an admission webhook) seen since ``since`` (epoch seconds), while
+    fewer pods run than declared: waiting cannot heal them, so the wait ends
+    at once with the API's own words. [] when there are none."""
+    p = cluster.params
+    if cluster.k8s is None:
+        return []
+    sts = cluster.k8s.read_statefulset(p["name"], p["namespace"])
+    if sts is None or (sts.status is not None and (sts.status.replicas or 0) >= (sts.spec.replicas or 0)):
+        return []
+    events = cluster.k8s.core.list_namespaced_event(
+        p["namespace"], field_selector="involvedObject.kind=StatefulSet,involvedObject.name=%s,reason=FailedCreate"
+        % p["name"]).items
+    return failed_create_messages(events, sts.metadata.uid, since)
+
+
+def failed_create_messages(events, uid, since):
+    """The messages of FailedCreate events of the StatefulSet with this uid
+    last seen at or after ``since``, newest first."""
+    out = []
+    for e in events:
+        if e.involved_object is not None and e.involved_object.uid and e.involved_object.uid != uid:
+            continue
+        when = e.last_timestamp or e.event_time or e.first_timestamp or e.metadata.creation_timestamp
+        if when is None or when.timestamp() < since:
+            continue
+        out.append((when.timestamp(), "%s (%s x%d)" % (e.message, when.strftime("%H:%M:%SZ"), e.count or 1)))
+    return [m for _, m in sorted(out, reverse=True)]
+
+
 def _claim_names(cluster, sts):
     policy = sts.spec.persistent_volume_claim_retention_policy
     if policy is None or policy.when_scaled != "Delete" or not sts.spec.volume_claim_templates:

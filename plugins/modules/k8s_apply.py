@@ -37,6 +37,16 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  replace:
+    description:
+      - With O(state=present), create each missing object and replace (PUT) each existing one with
+        its definition, instead of applying it.
+      - For Secrets - C(apply) keeps a copy of the whole object, data included, in the annotation
+        C(kubectl.kubernetes.io/last-applied-configuration), which C(kubectl describe) prints; a
+        replace keeps no copy and removes one left by an earlier apply.
+      - Labels and annotations not in the definition are removed.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -52,11 +62,18 @@ EXAMPLES = r"""
     definitions:
       - "{{ lookup('ansible.builtin.template', 'configmap.yaml.j2') | from_yaml }}"
       - "{{ lookup('ansible.builtin.template', 'statefulset.yaml.j2') | from_yaml }}"
+
+- name: Write a Secret without a copy of its data in an annotation
+  stateful.mysql.k8s_apply:
+    replace: true
+    definitions:
+      - "{{ lookup('ansible.builtin.template', 'secret.yaml.j2') | from_yaml }}"
+  no_log: true
 """
 
 RETURN = r"""
 objects:
-  description: Each object, whether it changed, and how (C(apply), C(create), C(delete)).
+  description: Each object, whether it changed, and how (C(apply), C(create), C(replace), C(delete)).
   type: list
   elements: dict
   returned: always

@@ -69,6 +69,9 @@ options:
         no pod above them, and, when C(persistentVolumeClaimRetentionPolicy.whenScaled) is C(Delete),
         the volumes of removed ordinals gone (so that a later scale-up never meets one being deleted).
       - A broken replica still ends the wait at once, rollout or not. See RV(rollout).
+      - So does a pod the API refuses to create (Pod Security, a quota, an admission webhook) - the
+        StatefulSet's C(FailedCreate) events of the last 30 s, while fewer pods run than declared. The
+        failure quotes the API's message. See RV(refused).
     type: bool
     default: false
   max_lag:
@@ -133,6 +136,14 @@ rollout:
   type: list
   elements: str
   sample: ["2 of 3 pods Ready"]
+refused:
+  description:
+    - With O(rollout=true), the API's refusals to create the StatefulSet's pods (its C(FailedCreate)
+      events), newest first; the wait ended at once on them.
+  returned: when the API refused to create a pod
+  type: list
+  elements: str
+  sample: ['create Pod m-0 in StatefulSet m failed error: pods "m-0" is forbidden: exceeded quota: no-pods (13:02:11Z x3)']
 broken:
   description:
     - The servers that waiting cannot heal, each with C(reason) and its problems. C(binlogs_purged) and
@@ -298,6 +309,8 @@ queries:
   sample: ["SELECT VERSION()", "SHOW REPLICA STATUS"]
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.stateful.mysql.plugins.module_utils.args import (
@@ -305,7 +318,8 @@ from ansible_collections.stateful.mysql.plugins.module_utils.args import (
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR
 from ansible_collections.stateful.mysql.plugins.module_utils.replication import (
-    Cluster, broken_servers, cluster_status, format_table, rollout_problems, unhealthy_summary, wait_until,
+    Cluster, broken_servers, cluster_status, format_table, pod_creation_refusals, rollout_problems, unhealthy_summary,
+    wait_until,
 )
 
 
@@ -326,11 +340,14 @@ def main():
     p = module.params
     cluster = Cluster(module)
 
+    # Events older than this run (less a margin for the clocks) are history.
+    since = time.time() - 30
+
     def check():
-        return _check(cluster, p["max_lag"], p["rollout"])
+        return _check(cluster, p["max_lag"], p["rollout"], since)
 
     try:
-        done, (healthy, servers, rollout), elapsed = wait_until(check, p["wait_timeout"] if p["wait"] else 0,
+        done, (healthy, servers, rollout, refused), elapsed = wait_until(check, p["wait_timeout"] if p["wait"] else 0,
                                                                 sleep=p["wait_sleep"])
     finally:
         cluster.close()
@@ -346,6 +363,9 @@ def main():
         table=format_table(servers),
         queries=cluster.queries,
     )
+    if p["wait"] and refused:
+        module.fail_json(msg="StatefulSet %s/%s: the API refuses to create its pods, so waiting cannot help: %s"
+                         % (p["namespace"], p["name"], refused[0]), refused=refused, **result)
     if p["wait"] and broken:
         module.fail_json(msg="replication of StatefulSet %s/%s: waiting cannot heal %s: %s"
                          % (p["namespace"], p["name"], ", ".join(b["name"] for b in broken),
@@ -359,11 +379,14 @@ def main():
     module.exit_json(**result)
 
 
-def _check(cluster, max_lag, rollout):
-    # A broken replica ends the wait: waiting longer cannot heal it.
+def _check(cluster, max_lag, rollout, since):
+    # A broken replica, or a pod the API refuses to create, ends the wait:
+    # waiting longer cannot heal them.
     healthy, servers = cluster_status(cluster, max_lag)
     missing = rollout_problems(cluster) if rollout else []
-    return (healthy and not missing) or bool(broken_servers(servers)), (healthy and not missing, servers, missing)
+    refused = pod_creation_refusals(cluster, since) if missing else []
+    done = (healthy and not missing) or bool(broken_servers(servers)) or bool(refused)
+    return done, (healthy and not missing, servers, missing, refused)
 
 
 if __name__ == "__main__":

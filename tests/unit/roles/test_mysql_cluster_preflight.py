@@ -23,8 +23,11 @@ def test_preflight(tmp_path, case):
     live = TABLE["live"]
     # What the cluster_live lookup returns (its task is before --start-at-task).
     read = dict(namespace=True, statefulset=live["statefulset"], config={"cluster.env": live["env"]}, state=None,
-                claims=[], secrets={"mysql-credentials": None, "mysql-tls": None}, pdb=False, network_policy=False,
-                primary_ready=False)
+                claims=[], secrets={"mysql-credentials": {"root-password": "eA=="}, "mysql-tls": {"ca.crt": "eA=="}},
+                pdb=False, network_policy=False, primary_ready=False)
+    # Secrets that are gone (null, as the lookup gives a missing one).
+    read["secrets"].update(dict.fromkeys(case.get("secrets_gone", ()), None))
+    read["namespace_labels"] = case.get("namespace_labels", {})
     data = dict({} if case.get("unset") else TABLE["deployed"], __mysql_cluster_read=read)
     data.update(case["vars"])
     if "state" in case:
