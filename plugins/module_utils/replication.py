@@ -208,20 +208,34 @@ def init_refusal(cluster, target):
     return None
 
 
-def mark_primary_behind(reports, name):
+def mark_primary_behind(reports, name, refresh=None):
     """A replica that holds transactions of the cluster's primary that the
     primary lacks: the primary is behind. Never a reason to re-copy the
-    replica: it keeps its data, and the primary is recovered instead."""
+    replica: it keeps its data, and the primary is recovered instead.
+
+    The primary was read before its replicas: under writes a replica can
+    hold what the primary wrote after that read. So a replica that seems
+    ahead is compared again with the primary read afresh (``refresh()``, its
+    GTID variables, or None when it cannot be read), which holds everything
+    the replica had when it was read unless the primary is truly behind."""
     primary = [r for r in reports if r.get("expected_role") == "primary" and r.get("reachable")]
     if not primary:
         return
     primary_vars = dict(primary[0].get("gtid") or {})
+    refreshed = refresh is None
     for r in reports:
         if r.get("expected_role") != "replica" or not r.get("reachable"):
             continue
         replica_vars = dict(r.get("gtid") or {}, server_uuid=r.get("server_uuid"))
         try:
             lacks = primary_lacks(replica_vars, primary_vars)
+            if lacks and not refreshed:
+                refreshed = True
+                fresh = refresh()
+                if fresh is None:
+                    return
+                primary_vars = dict(fresh)
+                lacks = primary_lacks(replica_vars, primary_vars)
         except ValueError:
             continue
         if lacks:
@@ -235,7 +249,13 @@ def mark_primary_behind(reports, name):
 def cluster_status(cluster, max_lag):
     """``(all_healthy, [server reports])`` in ordinal order."""
     reports = [server_status(cluster, t, max_lag) for t in cluster.targets]
-    mark_primary_behind(reports, cluster.params.get("name"))
+
+    def primary_gtid_now():
+        target = [t for t in cluster.targets if t.expected_role == "primary"]
+        fresh = server_status(cluster, target[0], max_lag) if target else {}
+        return fresh.get("gtid") if fresh.get("reachable") else None
+
+    mark_primary_behind(reports, cluster.params.get("name"), refresh=primary_gtid_now)
     return all(r["healthy"] for r in reports), reports
 
 
@@ -283,7 +303,7 @@ def failed_create_messages(events, uid, since):
         if when is None or when.timestamp() < since:
             continue
         out.append((when.timestamp(), "%s (%s x%d)" % (e.message, when.strftime("%H:%M:%SZ"), e.count or 1)))
-    return [m for _, m in sorted(out, reverse=True)]
+    return [message for _when, message in sorted(out, reverse=True)]
 
 
 def _claim_names(cluster, sts):

@@ -347,8 +347,8 @@ def main():
         return _check(cluster, p["max_lag"], p["rollout"], since)
 
     try:
-        done, (healthy, servers, rollout, refused), elapsed = wait_until(check, p["wait_timeout"] if p["wait"] else 0,
-                                                                sleep=p["wait_sleep"])
+        done, (healthy, servers, rollout, refused), elapsed = wait_until(
+            check, p["wait_timeout"] if p["wait"] else 0, sleep=p["wait_sleep"])
     finally:
         cluster.close()
     broken = broken_servers(servers)

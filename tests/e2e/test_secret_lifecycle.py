@@ -19,9 +19,13 @@ import glob
 import json
 import os
 import re
+import ssl
 import subprocess
+import tempfile
+import threading
 import time
 
+import pymysql
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -33,7 +37,8 @@ from kubernetes.client.rest import ApiException
 from kube import (CACHE, KUBECONFIG, POD_SECURITY_BASELINE, PREFIX, ROOT, Cluster, api, create_namespace,
                   delete_namespace, deploy_args, replicating, run_playbook, wait_until)
 
-SITE, SCALE, VERIFY = (os.path.join(ROOT, p) for p in ("site.yml", "scale.yml", "verify.yml"))
+PLAYBOOKS = ("site.yml", "scale.yml", "verify.yml", "rotate_certificates.yml")
+SITE, SCALE, VERIFY, ROTATE = (os.path.join(ROOT, p) for p in PLAYBOOKS)
 NO_PASSWORDS = {"mysql_cluster_root_password": "", "mysql_cluster_replication_password": "",
                 "mysql_cluster_clone_password": ""}
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -121,7 +126,7 @@ def test_secrets_keep_no_copy_in_annotations_and_a_lost_secret_is_refused(own_cl
 
     # No annotation anywhere holds a password or the key, plain or base64.
     found = annotations_everywhere(c)
-    assert any(key == LAST_APPLIED for _, key, _ in found), "the scan saw no last-applied annotation at all"
+    assert any(key == LAST_APPLIED for _obj, key, _value in found), "the scan saw no last-applied annotation at all"
     for what, secret in values.items():
         lines = [line for line in secret.splitlines() if len(line) > 16] if "BEGIN" in secret else [secret]
         for needle in lines + [base64.b64encode(secret.encode()).decode()]:
@@ -175,6 +180,132 @@ def _new_pod(c, ordinal, old_uid):
         raise
 
 
+class Load:
+    """Writes numbered rows on the primary (its pod IP, found again after
+    each failure) and samples the replica's status, from the host, as root
+    with the password read from the Secret (in this process only). Keeps
+    the acknowledged ids and every replica sample."""
+
+    def __init__(self, c):
+        self.c = c
+        data = c.core.read_namespaced_secret(c.name + "-credentials", c.namespace).data
+        self.password = base64.b64decode(data["root-password"]).decode()
+        self.acked, self.failed, self.samples = [], 0, []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._write, daemon=True),
+                        threading.Thread(target=self._sample, daemon=True)]
+
+    def connect(self, ordinal, **kw):
+        ip = self.c.core.read_namespaced_pod(self.c.pod(ordinal), self.c.namespace).status.pod_ip
+        return pymysql.connect(host=ip, port=3306, user="root", password=self.password, autocommit=True,
+                               connect_timeout=3, read_timeout=10, write_timeout=10, **kw)
+
+    def _write(self):
+        conn, i = None, 0
+        while not self.stop.is_set():
+            try:
+                conn = conn or self.connect(0)
+                i += 1
+                conn.cursor().execute("INSERT INTO rot.t (id) VALUES (%s)", (i,))
+                self.acked.append(i)
+                time.sleep(0.02)
+            except Exception:  # noqa: BLE001 - a restart: not acknowledged, try again
+                self.failed += 1
+                conn = None
+                time.sleep(0.3)
+
+    def _sample(self):
+        conn = None
+        while not self.stop.is_set():
+            try:
+                conn = conn or self.connect(1, cursorclass=pymysql.cursors.DictCursor)
+                cur = conn.cursor()
+                cur.execute("SHOW REPLICA STATUS")
+                row = cur.fetchone() or {}
+                self.samples.append({k: row.get(k, row.get(k.replace("Replica", "Slave")))
+                                     for k in ("Replica_SQL_Running", "Replica_IO_Running", "Last_SQL_Errno",
+                                               "Last_IO_Errno", "Last_IO_Error", "Last_SQL_Error")})
+            except Exception:  # noqa: BLE001 - the replica restarting
+                conn = None
+                self.samples.append(None)
+            time.sleep(0.5)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+
+def _pems(text):
+    return re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n?", text, re.S)
+
+
+def _tls_accepts(load, ordinal, ca_pem):
+    """Whether the server's certificate verifies against this CA alone."""
+    with tempfile.NamedTemporaryFile("w", suffix=".crt") as fh:
+        fh.write(ca_pem)
+        fh.flush()
+        ctx = ssl.create_default_context(cafile=fh.name)
+        ctx.check_hostname = False
+        try:
+            load.connect(ordinal, ssl=ctx).close()
+            return True
+        except pymysql.err.OperationalError as e:
+            if "CERTIFICATE_VERIFY_FAILED" in str(e) or "certificate verify failed" in str(e):
+                return False
+            raise
+
+
+@pytest.mark.landing("mariadb-11.8")
+def test_certificate_rotation_under_writes(own_cluster):
+    """rotate_certificates.yml under a write load: the pods roll onto a new
+    CA and certificate, the replica first; the replica never reports a TLS
+    or SQL error; every acknowledged write is on every pod; afterwards the
+    Secret trusts the new CA alone and every server presents a certificate
+    only the new CA verifies."""
+    c, args = own_cluster
+    old = {k: base64.b64decode(v).decode() for k, v in
+           c.core.read_namespaced_secret(c.name + "-tls", c.namespace).data.items()}
+    c.sql(c.pod(0), "CREATE DATABASE IF NOT EXISTS rot; DROP TABLE IF EXISTS rot.t; CREATE TABLE rot.t (id INT PRIMARY KEY)")
+    uids = {o: c.core.read_namespaced_pod(c.pod(o), c.namespace).metadata.uid for o in (0, 1)}
+    with Load(c) as load:
+        time.sleep(3)
+        out, recap = run_playbook(ROTATE, *args, "-e", "confirm=" + c.name)
+        time.sleep(3)
+    assert recap["changed"] >= 2, recap
+    new = {k: base64.b64decode(v).decode() for k, v in
+           c.core.read_namespaced_secret(c.name + "-tls", c.namespace).data.items()}
+    assert len(_pems(new["ca.crt"])) == 1 and new["ca.crt"] not in old["ca.crt"], "the Secret trusts more than the new CA"
+    assert new["tls.crt"] != old["tls.crt"] and new["tls.key"] != old["tls.key"]
+    pods = {o: c.core.read_namespaced_pod(c.pod(o), c.namespace) for o in (0, 1)}
+    assert all(pods[o].metadata.uid != uids[o] for o in (0, 1)), "a pod was not restarted"
+    assert pods[1].metadata.creation_timestamp < pods[0].metadata.creation_timestamp, "the primary went first"
+
+    # The replica: never a TLS error, never an SQL error, both threads running at the end.
+    seen = [s for s in load.samples if s]
+    assert len(seen) > 20, load.samples
+    bad = [s for s in seen if s["Last_SQL_Errno"] or s["Last_IO_Errno"] == 2026
+           or re.search("ssl|certificate|tls", s["Last_IO_Error"] or "", re.I)]
+    assert not bad, bad[:3]
+    wait_until(lambda: replicating(c, [c.pod(1)]), 60, "%s replicating" % c.pod(1))
+    assert load.acked and load.failed < 200, (len(load.acked), load.failed)
+    acked = set(load.acked)
+    for o in (0, 1):
+        have = wait_until(lambda: acked <= set(map(int, c.sql(c.pod(o), "SELECT id FROM rot.t").split())), 60,
+                          "every acknowledged row on %s" % c.pod(o))
+        assert have
+    for o in (0, 1):
+        assert _tls_accepts(load, o, new["ca.crt"]), "%s does not present the new certificate" % c.pod(o)
+        assert not _tls_accepts(load, o, _pems(old["ca.crt"])[0]), "%s still presents the old certificate" % c.pod(o)
+    out, recap = run_playbook(VERIFY, *args)
+    assert recap["failed"] == 0
+
+
 def _expired_pair(names):
     """A CA and a certificate for these names whose validity ended yesterday."""
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -189,10 +320,10 @@ def _expired_pair(names):
             .not_valid_before(now - datetime.timedelta(days=30)).not_valid_after(now - datetime.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    pem = lambda cert: cert.public_bytes(serialization.Encoding.PEM).decode()  # noqa: E731
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
-    return {"ca.crt": pem(ca), "tls.crt": pem(leaf), "tls.key": key_pem}
+    return {"ca.crt": ca.public_bytes(serialization.Encoding.PEM).decode(),
+            "tls.crt": leaf.public_bytes(serialization.Encoding.PEM).decode(), "tls.key": key_pem}
 
 
 @pytest.mark.only_flavors("mariadb-11.8")
@@ -201,7 +332,7 @@ def test_verify_fails_on_an_expired_certificate(own_cluster):
     it, named, before any connection. (The cluster's last test: its Secret
     no longer matches what the servers run.)"""
     c, args = own_cluster
-    out, _ = run_playbook(VERIFY, *args)
+    out, _recap = run_playbook(VERIFY, *args)
     text = flat(out)
     assert re.search(r"certificate tls\.crt of Secret %s-tls: CN=[^,]+, expires 20\d\d-\d\d-\d\dT[0-9:]+Z \(\d+ days\)"
                      % c.name, text), text[-3000:]

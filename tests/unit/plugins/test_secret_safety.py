@@ -69,3 +69,30 @@ def test_certificate_expiry_reads_every_certificate_of_a_bundle():
         assert "no PEM certificate" in str(e)
     else:
         raise AssertionError("text without a certificate was accepted")
+
+
+# --- A replica read after the primary, under writes --------------------------
+
+def _reports(primary_pos, replica_pos):
+    return [dict(name="m-0", expected_role="primary", reachable=True, healthy=True, problems=[],
+                 gtid={"gtid_binlog_pos": primary_pos}),
+            dict(name="m-1", expected_role="replica", reachable=True, healthy=True, problems=[], broken=None,
+                 gtid={"gtid_slave_pos": replica_pos, "gtid_binlog_pos": replica_pos})]
+
+
+def test_a_replica_that_caught_up_after_the_primary_was_read_is_not_ahead():
+    """Found by rotate_certificates.yml under a write load: the primary read
+    at 0-100-554, its replica a moment later at 0-100-605, and the wait
+    ended calling the primary behind. Read afresh, the primary holds it."""
+    from ansible_collections.stateful.mysql.plugins.module_utils.replication import mark_primary_behind
+    reports = _reports("0-100-554", "0-100-605")
+    mark_primary_behind(reports, "m", refresh=lambda: {"gtid_binlog_pos": "0-100-610"})
+    assert reports[1]["healthy"] and not reports[1]["broken"], reports[1]
+    # Truly behind: the fresh read still lacks it.
+    reports = _reports("0-100-554", "0-100-605")
+    mark_primary_behind(reports, "m", refresh=lambda: {"gtid_binlog_pos": "0-100-554"})
+    assert reports[1]["broken"] and "the primary is behind: it lacks 0-100-605" in reports[1]["problems"][-1]
+    # The primary gone when read again: nothing is concluded.
+    reports = _reports("0-100-554", "0-100-605")
+    mark_primary_behind(reports, "m", refresh=lambda: None)
+    assert not reports[1]["broken"]
