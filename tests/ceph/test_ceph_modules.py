@@ -152,8 +152,10 @@ def test_missing_keyring_fails_clearly(ceph, module, tmp_path):
     # A conf whose [client] keyring points nowhere and no keyring option: Ceph's own error, explained.
     conf = tmp_path / "nokey.conf"
     conf.write_text(open(ceph.conf).read().replace("keyring = " + ceph.keyring, "keyring = " + missing))
+    # The CLI fails at once here; 5 s was once not enough for it to start and
+    # fail under test-full's parallel lanes (classified unreachable: a flake).
     res = module("ceph_client_key", dict(name="client.e2e-x", caps={"mon": "profile rbd"}, conf=str(conf),
-                                         timeout=5))
+                                         timeout=30))
     assert res["failed"] and res["kind"] == "keyring" and "no usable keyring for client.admin" in res["msg"], res
     assert snapshot(ceph) == before
 
