@@ -7,6 +7,9 @@
   by site.yml, scale.yml and verify.yml before any change, and the restore
   the message gives (from a running pod's mounted copy) brings back Secrets
   the servers accept: every pod restarted afterwards replicates again;
+- rotate_certificates.yml under a write load rolls the pods onto a new CA
+  and certificate, the replica first, with no TLS or SQL error on the
+  replica and every acknowledged write kept;
 - verify.yml fails on an expired certificate, naming it;
 - site.yml refuses the root volume-owner step in a namespace that enforces
   Pod Security restricted, and fails at once, quoting the API, when the API
