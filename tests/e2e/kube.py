@@ -301,6 +301,11 @@ def delete_namespace(namespace, timeout=300, wait=True):
 # Pod Security admission on every e2e namespace: the pods must pass it.
 POD_SECURITY_BASELINE = {"pod-security.kubernetes.io/enforce": "baseline",
                          "pod-security.kubernetes.io/enforce-version": "latest"}
+POD_SECURITY_RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted",
+                           "pod-security.kubernetes.io/enforce-version": "latest"}
+# Every password variable empty: the role generates them, as on a first deploy.
+NO_PASSWORDS = {"mysql_cluster_root_password": "", "mysql_cluster_replication_password": "",
+                "mysql_cluster_clone_password": ""}
 
 
 def create_namespace(namespace, labels=None):

@@ -16,8 +16,8 @@ import shutil
 import pytest
 from kubernetes import client
 
-from kube import PREFIX, ROOT, Cluster, api, checksums_equal, create_namespace, delete_namespace, deploy_args, \
-    replicating, run_playbook, wait_until, write_rows
+from kube import (POD_SECURITY_RESTRICTED, PREFIX, ROOT, Cluster, api, checksums_equal, create_namespace,
+                  delete_namespace, deploy_args, replicating, run_playbook, wait_until, write_rows)
 
 NAMESPACE = "%s-restricted" % PREFIX
 STORAGE_CLASS = "%s-local-fsgroup" % PREFIX
@@ -67,8 +67,7 @@ def local_storage(kube_ready):
 
 
 def test_three_pods_replicate_under_pod_security_restricted(local_storage, tmp_path):
-    create_namespace(NAMESPACE, {"pod-security.kubernetes.io/enforce": "restricted",
-                                 "pod-security.kubernetes.io/enforce-version": "latest"})
+    create_namespace(NAMESPACE, POD_SECURITY_RESTRICTED)
     args = deploy_args("mysql", "9.7", NAME, NAMESPACE, str(tmp_path), {
         "mysql_cluster_replicas": REPLICAS, "mysql_cluster_storage_class": local_storage,
         "mysql_cluster_volume_owner_init": False})

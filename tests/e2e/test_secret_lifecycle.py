@@ -37,13 +37,11 @@ from cryptography.x509.oid import NameOID
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from kube import (CACHE, KUBECONFIG, POD_SECURITY_BASELINE, PREFIX, ROOT, Cluster, api, create_namespace,
-                  delete_namespace, deploy_args, replicating, run_playbook, wait_until)
+from kube import (CACHE, KUBECONFIG, NO_PASSWORDS, POD_SECURITY_BASELINE, POD_SECURITY_RESTRICTED, PREFIX, ROOT,
+                  Cluster, api, create_namespace, delete_namespace, deploy_args, replicating, run_playbook, wait_until)
 
 PLAYBOOKS = ("site.yml", "scale.yml", "verify.yml", "rotate_certificates.yml")
 SITE, SCALE, VERIFY, ROTATE = (os.path.join(ROOT, p) for p in PLAYBOOKS)
-NO_PASSWORDS = {"mysql_cluster_root_password": "", "mysql_cluster_replication_password": "",
-                "mysql_cluster_clone_password": ""}
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 NAME = "sl"
 FLAVORS = [pytest.param(("mysql", "9.7"), id="mysql-9.7"), pytest.param(("mariadb", "11.8"), id="mariadb-11.8")]
@@ -358,8 +356,7 @@ def test_restricted_namespace_and_refused_pods_fail_at_once(kube_ready, tmp_path
     restricted, quota = "%s-secrets-restricted" % PREFIX, "%s-secrets-quota" % PREFIX
     for ns in (restricted, quota):
         delete_namespace(ns)
-    create_namespace(restricted, {"pod-security.kubernetes.io/enforce": "restricted",
-                                  "pod-security.kubernetes.io/enforce-version": "latest"})
+    create_namespace(restricted, POD_SECURITY_RESTRICTED)
     create_namespace(quota, POD_SECURITY_BASELINE)
     core.create_namespaced_resource_quota(quota, client.V1ResourceQuota(
         metadata=client.V1ObjectMeta(name="no-pods"), spec=client.V1ResourceQuotaSpec(hard={"pods": "0"})))

@@ -16,7 +16,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from kube import BIN, CACHE, CLIENT_CNF, KUBECONFIG, PREFIX, ROOT, Cluster, api, count, deploy_args, run_playbook
+from kube import (BIN, CACHE, CLIENT_CNF, KUBECONFIG, NO_PASSWORDS, PREFIX, ROOT, Cluster, api, count, deploy_args,
+                  run_playbook)
 
 REPLICAS = 3
 
@@ -196,8 +197,6 @@ def test_check_mode_changes_nothing(deployed_cluster):
 # the flavors (one site.yml run each) to keep the suite short.
 OTHER = {"mysql": {"mysql_cluster_flavor": "mariadb", "mysql_cluster_version": "11.8"},
          "mariadb": {"mysql_cluster_flavor": "mysql", "mysql_cluster_version": "9.7"}}
-NO_PASSWORDS = {"mysql_cluster_root_password": "", "mysql_cluster_replication_password": "",
-                "mysql_cluster_clone_password": ""}
 REFUSALS = [
     # (id, flavors it runs on, extra vars (or a function of the cluster), words of the message)
     ("other-flavor", ("mysql-9.7", "mariadb-11.8"), lambda c: OTHER[c.flavor], "mysql_cluster_flavor is '"),
