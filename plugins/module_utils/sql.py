@@ -145,6 +145,13 @@ class Dialect(object):
             return "CHANGE REPLICATION SOURCE TO SOURCE_HOST=%s", (host,)
         return "CHANGE MASTER TO MASTER_HOST=%s", (host,)
 
+    def change_source_password(self, password):
+        """The replication password a replica logs in to its source with,
+        every other setting kept. ``(sql, args)``; args[0] is the secret."""
+        if not self.server.is_mariadb and self.server.at_least(8, 0, 23):
+            return "CHANGE REPLICATION SOURCE TO SOURCE_PASSWORD=%s", (password,)
+        return "CHANGE MASTER TO MASTER_PASSWORD=%s", (password,)
+
     def gtid_position(self):
         """The transactions a server holds: MySQL ``gtid_executed``; MariaDB
         ``gtid_slave_pos``, what a replica applied from its source."""

@@ -10,6 +10,12 @@
 - rotate_certificates.yml under a write load rolls the pods onto a new CA
   and certificate, the replica first, with no TLS or SQL error on the
   replica and every acknowledged write kept;
+- rotate_credentials.yml under a write load changes every password on
+  every server with no pod restart, no failed probe, no replication error
+  and no lost write; the old passwords are refused afterwards, no binary log
+  holds a password or an account statement, and a replica restarted on the
+  new Secret replicates; a rotation stopped half-way is refused by site.yml
+  and finished by the next rotate_credentials.yml with the passwords it chose;
 - verify.yml fails on an expired certificate, naming it;
 - site.yml refuses the root volume-owner step in a namespace that enforces
   Pod Security restricted, and fails at once, quoting the API, when the API
@@ -40,8 +46,8 @@ from kubernetes.client.rest import ApiException
 from kube import (CACHE, KUBECONFIG, NO_PASSWORDS, POD_SECURITY_BASELINE, POD_SECURITY_RESTRICTED, PREFIX, ROOT,
                   Cluster, api, create_namespace, delete_namespace, deploy_args, replicating, run_playbook, wait_until)
 
-PLAYBOOKS = ("site.yml", "scale.yml", "verify.yml", "rotate_certificates.yml")
-SITE, SCALE, VERIFY, ROTATE = (os.path.join(ROOT, p) for p in PLAYBOOKS)
+PLAYBOOKS = ("site.yml", "scale.yml", "verify.yml", "rotate_certificates.yml", "rotate_credentials.yml")
+SITE, SCALE, VERIFY, ROTATE, ROTATE_CREDENTIALS = (os.path.join(ROOT, p) for p in PLAYBOOKS)
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 NAME = "sl"
 FLAVORS = [pytest.param(("mysql", "9.7"), id="mysql-9.7"), pytest.param(("mariadb", "11.8"), id="mariadb-11.8")]
@@ -305,6 +311,144 @@ def test_certificate_rotation_under_writes(own_cluster):
         assert not _tls_accepts(load, o, _pems(old["ca.crt"])[0]), "%s still presents the old certificate" % c.pod(o)
     out, recap = run_playbook(VERIFY, *args)
     assert recap["failed"] == 0
+
+
+def _credentials(c):
+    data = c.core.read_namespaced_secret(c.name + "-credentials", c.namespace).data
+    return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+
+def _unhealthy(c):
+    """How many failed probes the pods' events count, per pod."""
+    out = {}
+    for e in c.core.list_namespaced_event(c.namespace, field_selector="reason=Unhealthy").items:
+        out[e.involved_object.name] = out.get(e.involved_object.name, 0) + (e.count or 1)
+    return out
+
+
+def _binlogs(c, ordinal):
+    """Every binary log file of a pod's server, as bytes."""
+    out = c.sh(c.pod(ordinal), 'for f in /var/lib/mysql/data/binlog.[0-9]*; do base64 -w0 "$f"; echo; done')
+    return [base64.b64decode(line) for line in out.split()]
+
+
+def _login(c, ordinal, user, password):
+    """Log in from the host (TLS, which the replication and clone accounts
+    require; the server's certificate is not what this checks)."""
+    ip = c.core.read_namespaced_pod(c.pod(ordinal), c.namespace).status.pod_ip
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    try:
+        pymysql.connect(host=ip, port=3306, user=user, password=password, ssl=ctx, connect_timeout=5).close()
+        return True
+    except pymysql.err.OperationalError as e:
+        if e.args[0] == 1045:
+            return False
+        raise
+
+
+def _second_passwords(c, ordinal):
+    """Accounts of a server that still take a second password."""
+    if c.flavor == "mariadb":
+        q = ("SELECT CONCAT(User, '@', Host) FROM mysql.global_priv"
+             " WHERE JSON_LENGTH(JSON_EXTRACT(Priv, '$.auth_or')) > 1")
+    else:
+        q = ("SELECT CONCAT(User, '@', Host) FROM mysql.user"
+             " WHERE JSON_CONTAINS_PATH(User_attributes, 'one', '$.additional_password')")
+    return c.sql(c.pod(ordinal), q).split()
+
+
+@pytest.mark.landing("mariadb-11.8")
+def test_password_rotation_under_writes(own_cluster):
+    """rotate_credentials.yml under a write load: every password changes on
+    both servers with no pod restart, no failed probe, no replication error
+    and every write acknowledged; the old passwords are refused, none is in
+    a binary log, and a replica restarted on the new Secret replicates."""
+    c, args = own_cluster
+    old = _credentials(c)
+    c.sql(c.pod(0), "CREATE DATABASE IF NOT EXISTS rot; DROP TABLE IF EXISTS rot.t; CREATE TABLE rot.t (id INT PRIMARY KEY)")
+    pods = {o: c.core.read_namespaced_pod(c.pod(o), c.namespace) for o in (0, 1)}
+    restarts = {o: sum(s.restart_count for s in pods[o].status.container_statuses) for o in (0, 1)}
+    unhealthy = _unhealthy(c)
+    with Load(c) as load:
+        time.sleep(3)
+        out, recap = run_playbook(ROTATE_CREDENTIALS, *args, "-e", "confirm=" + c.name)
+        time.sleep(3)
+    text = flat(out)
+    new = _credentials(c)
+    assert sorted(new) == sorted(old), sorted(new)
+    for key in ("root-password", "replication-password", "clone-password"):
+        assert new[key] != old[key] and len(new[key]) == 32, key
+        assert old[key] not in out and new[key] not in out, "a password reached Ansible's output"
+    assert "the old root password refused by every server" in text, text[text.find("Rotate the passwords on"):][:3000]
+    for o in (0, 1):
+        now = c.core.read_namespaced_pod(c.pod(o), c.namespace)
+        assert now.metadata.uid == pods[o].metadata.uid, "%s was replaced" % c.pod(o)
+        assert sum(s.restart_count for s in now.status.container_statuses) == restarts[o], "%s restarted" % c.pod(o)
+    assert _unhealthy(c) == unhealthy, "probes failed during the rotation: %s" % _unhealthy(c)
+    seen = [s for s in load.samples if s]
+    assert len(seen) > 20 and len(seen) == len(load.samples), load.samples[-5:]
+    assert not [s for s in seen if s["Last_SQL_Errno"] or s["Last_IO_Errno"]], [
+        s for s in seen if s["Last_SQL_Errno"] or s["Last_IO_Errno"]][:3]
+    assert load.acked and load.failed == 0, (len(load.acked), load.failed)
+    acked = set(load.acked)
+    wait_until(lambda: acked <= set(map(int, c.sql(c.pod(1), "SELECT id FROM rot.t").split())), 60,
+               "every acknowledged row on %s" % c.pod(1))
+
+    # The old passwords are refused, the new ones taken; no account keeps a second one.
+    users = {"root-password": "root", "replication-password": "repl"}
+    if c.flavor == "mysql":
+        users["clone-password"] = "donor"  # donor@'%'; MariaDB's is donor@localhost, for the sidecar only
+    for o in (0, 1):
+        for key, user in users.items():
+            assert not _login(c, o, user, old[key]), "%s's old password still works on %s" % (user, c.pod(o))
+            assert _login(c, o, user, new[key]), "%s's new password fails on %s" % (user, c.pod(o))
+        assert _second_passwords(c, o) == [], _second_passwords(c, o)
+    if c.flavor == "mariadb":
+        out = c.sh(c.pod(0), 'mariadb --defaults-extra-file=/run/stateful-mysql/client/donor.cnf -N -e "SELECT CURRENT_USER()"',
+                   container="donor")
+        assert out.strip() == "donor@localhost", out
+
+    # No binary log holds a password or an account statement.
+    for o in (0, 1):
+        for log in _binlogs(c, o):
+            for key in new:
+                assert new[key].encode() not in log and old[key].encode() not in log, "%s in a binlog" % key
+            assert b"ALTER USER" not in log and b"IDENTIFIED" not in log, "an account statement in a binlog"
+
+    # The replica restarted on the new Secret (its init reads the mounted copy) replicates.
+    c.core.delete_namespaced_pod(c.pod(1), c.namespace)
+    wait_until(lambda: _new_pod(c, 1, pods[1].metadata.uid), 120, "%s recreated" % c.pod(1))
+    c.wait_ready(2, timeout=300)
+    wait_until(lambda: replicating(c, [c.pod(1)]), 120, "%s replicating" % c.pod(1))
+    out, recap = run_playbook(SITE, *args)
+    assert recap["changed"] == 0, recap
+
+
+def test_a_stopped_password_rotation_is_refused_by_site_and_finished(own_cluster):
+    """A rotation that stopped after writing its plan (rotation-next-* in the
+    Secret): site.yml refuses, naming rotate_credentials.yml; the next
+    rotate_credentials.yml finishes it with the password the plan holds,
+    whatever it is asked to change."""
+    c, args = own_cluster
+    before = _credentials(c)
+    chosen = "Stopped" + before["clone-password"][:20]
+    c.core.patch_namespaced_secret(c.name + "-credentials", c.namespace, {"data": {
+        "rotation-next-clone-password": base64.b64encode(chosen.encode()).decode()}})
+    out, recap = run_playbook(SITE, *args, check=False)
+    text = flat(out)
+    assert recap.get("failed") == 1, text[-3000:]
+    assert "holds an unfinished password rotation (rotation-next-clone-password)" in text, text[-3000:]
+    assert "rotate_credentials.yml -e confirm=%s" % c.name in text
+    out, recap = run_playbook(ROTATE_CREDENTIALS, *args, "-e", "confirm=" + c.name, "-e", "users=root")
+    text = flat(out)
+    assert "finishing a rotation stopped at step adding" in text, text[-3000:]
+    after = _credentials(c)
+    assert sorted(after) == ["clone-password", "replication-password", "root-password"], sorted(after)
+    assert after["clone-password"] == chosen and after["root-password"] == before["root-password"]
+    assert _second_passwords(c, 0) == [] and _second_passwords(c, 1) == []
+    out, recap = run_playbook(SITE, *args)
+    assert recap["changed"] == 0, recap
 
 
 def _expired_pair(names):

@@ -100,6 +100,8 @@ write_client_cnf() {
   mkdir -p "$CLIENT_DIR"
   # A volume of its own in the pods (not ours to chmod); the files are 0600.
   if [ -O "$CLIENT_DIR" ]; then chmod 700 "$CLIENT_DIR"; fi
+  # Written aside and renamed: a probe never reads half a file (credentials.sh
+  # rewrites them while the probes run).
   (
     umask 077
     {
@@ -107,7 +109,8 @@ write_client_cnf() {
         printf '[%s]\nuser=%s\nsocket=%s\n' "$group" "$user" "$sock"
         if [ -n "$key" ]; then printf 'password=%s\n' "$(opt_quote "$(secret "$key")")"; fi
       done
-    } >"$file"
+    } >"$file.new"
+    mv -f "$file.new" "$file"
   )
 }
 
