@@ -65,6 +65,12 @@ options:
     description:
       - New values by key, instead of generated ones (32 letters and digits).
     type: dict
+  source_secret:
+    description:
+      - A Secret the user manages (External Secrets, Vault, by hand) that holds the passwords to use. The keys
+        of O(keys) whose values differ from those of O(secret) are rotated to its values; nothing changes when
+        none differs. Mutually exclusive with O(new_passwords).
+    type: str
   replication_user:
     description: The account replicas log in with.
     type: str
@@ -182,6 +188,7 @@ def argument_spec():
         keys=dict(type="list", elements="str", choices=list(PASSWORD_KEYS), default=list(PASSWORD_KEYS),
                   no_log=False),
         new_passwords=dict(type="dict", no_log=True),
+        source_secret=dict(type="str", no_log=False),
         replication_user=dict(type="str", default="repl"),
         donor_user=dict(type="str", default="donor"),
         connect_timeout=dict(type="int", default=10),
@@ -200,11 +207,12 @@ class Rotation(object):
         self.conns = {}
 
     # -- the Secret ------------------------------------------------------
-    def read_secret(self):
+    def read_secret(self, name=None):
+        name = name or self.secret_name
         try:
-            obj = self.k8s.core.read_namespaced_secret(self.secret_name, self.ns)
+            obj = self.k8s.core.read_namespaced_secret(name, self.ns)
         except ApiException as e:
-            raise RotationError("cannot read Secret %s/%s: %s" % (self.ns, self.secret_name, api_error_text(e)))
+            raise RotationError("cannot read Secret %s/%s: %s" % (self.ns, name, api_error_text(e)))
         data = dict((k, base64.b64decode(v).decode("utf-8")) for k, v in (obj.data or {}).items())
         for value in data.values():
             self.module.no_log_values.add(value)
@@ -373,7 +381,14 @@ def run(module, rot):
     result["resumed"] = state
     pods = rot.ready_pods()
     names = [x.metadata.name for x in pods]
-    if state == IDLE:
+    if state == IDLE and p["source_secret"]:
+        source = rot.read_secret(p["source_secret"])[1]
+        new = dict((k, source[k]) for k in p["keys"] if source.get(k) and source[k] != old[k])
+        old = dict((k, old[k]) for k in new)
+        if not new:
+            result.update(rotated=[], servers=names)
+            return result
+    elif state == IDLE:
         given = p["new_passwords"] or {}
         bad = sorted(set(given) - set(p["keys"]))
         if bad:
@@ -443,7 +458,8 @@ def _refused(rot, pod, password):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[("new_passwords", "source_secret")])
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     started = time.monotonic()

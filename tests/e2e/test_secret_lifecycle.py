@@ -16,6 +16,8 @@
   holds a password or an account statement, and a replica restarted on the
   new Secret replicates; a rotation stopped half-way is refused by site.yml
   and finished by the next rotate_credentials.yml with the passwords it chose;
+- a password changed in a Secret the user names reaches the servers on the
+  next site.yml the same way, while the pods mount the role's copy;
 - verify.yml fails on an expired certificate, naming it;
 - site.yml refuses the root volume-owner step in a namespace that enforces
   Pod Security restricted, and fails at once, quoting the API, when the API
@@ -449,6 +451,61 @@ def test_a_stopped_password_rotation_is_refused_by_site_and_finished(own_cluster
     assert _second_passwords(c, 0) == [] and _second_passwords(c, 1) == []
     out, recap = run_playbook(SITE, *args)
     assert recap["changed"] == 0, recap
+
+
+@pytest.mark.landing("mariadb-11.8")
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_a_changed_user_secret_reaches_the_servers_through_site(kube_ready, tmp_path, flavor):
+    """mysql_cluster_credentials_secret: the pods mount the role's copy
+    (<name>-credentials). The user changes two passwords in their Secret; a
+    replica restarted before site.yml still starts (its copy is unchanged);
+    site.yml then rotates the servers to the new values without a pod
+    restart (the old ones refused, the new taken), and the next run changes
+    nothing."""
+    flavor, version = flavor
+    c = Cluster(NAME, "%s-usersecret-%s" % (PREFIX, flavor), flavor, version)
+    delete_namespace(c.namespace)
+    create_namespace(c.namespace, POD_SECURITY_BASELINE)
+    user = {k: "U%s-%s" % (k[:4], os.urandom(8).hex()) for k in ("root-password", "replication-password", "clone-password")}
+    c.core.create_namespaced_secret(c.namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="app-db"), data={k: base64.b64encode(v.encode()).decode() for k, v in user.items()}))
+    try:
+        args = deploy_args(flavor, version, NAME, c.namespace, str(tmp_path),
+                           dict(NO_PASSWORDS, mysql_cluster_replicas=2, mysql_cluster_credentials_secret="app-db"))
+        out, recap = run_playbook(SITE, *args)
+        assert _credentials(c) == user, "the copy differs from the user's Secret"
+        volumes = c.apps.read_namespaced_stateful_set(c.name, c.namespace).spec.template.spec.volumes
+        assert {v.secret.secret_name for v in volumes if v.secret and "credentials" in v.name} == {c.name + "-credentials"}
+        assert "password in Secret app-db key root-password" in out
+
+        changed = dict(user, **{"root-password": "Uroot-new-" + os.urandom(8).hex(),
+                                "replication-password": "Urepl-new-" + os.urandom(8).hex()})
+        c.core.patch_namespaced_secret("app-db", c.namespace, {"data": {
+            k: base64.b64encode(v.encode()).decode() for k, v in changed.items()}})
+        # A restart before site.yml: the pod mounts the copy, which its server takes.
+        uid = c.core.read_namespaced_pod(c.pod(1), c.namespace).metadata.uid
+        c.core.delete_namespaced_pod(c.pod(1), c.namespace)
+        wait_until(lambda: _new_pod(c, 1, uid), 120, "%s recreated" % c.pod(1))
+        c.wait_ready(2, timeout=300)
+        uids = {o: c.core.read_namespaced_pod(c.pod(o), c.namespace).metadata.uid for o in (0, 1)}
+
+        out, recap = run_playbook(SITE, *args)
+        text = flat(out)
+        assert ("Changed replication-password, root-password to the values of Secret app-db on %s-0, %s-1"
+                % (c.name, c.name)) in text, text[-3000:]
+        for v in list(user.values()) + list(changed.values()):
+            assert v not in out, "a password reached Ansible's output"
+        assert _credentials(c) == changed
+        assert {o: c.core.read_namespaced_pod(c.pod(o), c.namespace).metadata.uid for o in (0, 1)} == uids
+        for o in (0, 1):
+            for key, name in (("root-password", "root"), ("replication-password", "repl")):
+                assert not _login(c, o, name, user[key]), "%s's old password still works on %s" % (name, c.pod(o))
+                assert _login(c, o, name, changed[key]), "%s's new password fails on %s" % (name, c.pod(o))
+        wait_until(lambda: replicating(c, [c.pod(1)]), 60, "%s replicating" % c.pod(1))
+        out, recap = run_playbook(SITE, *args)
+        assert recap["changed"] == 0, recap
+    finally:
+        delete_namespace(c.namespace, wait=False)
 
 
 def _expired_pair(names):
