@@ -18,6 +18,9 @@
   and finished by the next rotate_credentials.yml with the passwords it chose;
 - a password changed in a Secret the user names reaches the servers on the
   next site.yml the same way, while the pods mount the role's copy;
+- a certificate Secret in cert-manager's layout serves a new cluster (one
+  that does not name the pods is refused first), and a new issuer put in it
+  rolls the pods on the next site.yml with both CAs trusted meanwhile;
 - verify.yml fails on an expired certificate, naming it;
 - site.yml refuses the root volume-owner step in a namespace that enforces
   Pod Security restricted, and fails at once, quoting the API, when the API
@@ -30,6 +33,7 @@ import glob
 import json
 import os
 import re
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -504,6 +508,144 @@ def test_a_changed_user_secret_reaches_the_servers_through_site(kube_ready, tmp_
         wait_until(lambda: replicating(c, [c.pod(1)]), 60, "%s replicating" % c.pod(1))
         out, recap = run_playbook(SITE, *args)
         assert recap["changed"] == 0, recap
+    finally:
+        delete_namespace(c.namespace, wait=False)
+
+
+def _ca_and_leaf(names, ca_name, other=None):
+    """A CA and a certificate for these names, as a CA issuer of cert-manager
+    writes them (Secret type kubernetes.io/tls with ca.crt); with ``other``,
+    also (as other.crt, other.key) a certificate of the same CA for those
+    names, as the issuer gives another application."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
+    ca = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=365))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+
+    def issue(dns_names, key):
+        leaf = (x509.CertificateBuilder().subject_name(x509.Name([]))
+                .issuer_name(subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=90))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
+                                                      x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                             data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                             crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        return (leaf.public_bytes(pem).decode(),
+                key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode())
+
+    out = {"ca.crt": ca.public_bytes(pem).decode()}
+    out["tls.crt"], out["tls.key"] = issue(names, key)
+    if other:
+        out["other.crt"], out["other.key"] = issue(other, ec.generate_private_key(ec.SECP256R1()))
+    return out
+
+
+def _donor_serves(c, ordinal, cert, key, ca):
+    """Whether the donor sidecar starts a backup stream for this client
+    certificate (its first bytes arrive), from the host over TLS."""
+    ip = c.core.read_namespaced_pod(c.pod(ordinal), c.namespace).status.pod_ip
+    with tempfile.TemporaryDirectory() as d:
+        paths = [os.path.join(d, n) for n in ("c.crt", "c.key", "ca.crt")]
+        for path, text in zip(paths, (cert, key, ca)):
+            with open(path, "w") as fh:
+                fh.write(text)
+        ctx = ssl.create_default_context(cafile=paths[2])
+        ctx.check_hostname = False
+        ctx.load_cert_chain(paths[0], paths[1])
+        try:
+            with socket.create_connection((ip, 3307), timeout=20) as raw, ctx.wrap_socket(raw) as tls:
+                return len(tls.recv(64)) > 0
+        except (ssl.SSLError, ConnectionError, socket.timeout):
+            return False
+
+
+def _b64(data):
+    return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+
+
+@pytest.mark.landing("mariadb-11.8")
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_a_cert_manager_secret_serves_the_cluster_and_its_new_issuer_rolls_in(kube_ready, tmp_path, flavor):
+    """mysql_cluster_tls_secret: a Secret in cert-manager's layout that does
+    not name the pods is refused before anything is made; one that does
+    serves a new cluster (its replica copied over it); a certificate of a
+    new CA put in it rolls the pods on the next site.yml under a write load
+    with no TLS or SQL error on the replica, and ca.crt then holds the new
+    CA alone."""
+    flavor, version = flavor
+    c = Cluster(NAME, "%s-usercert-%s" % (PREFIX, flavor), flavor, version)
+    delete_namespace(c.namespace)
+    create_namespace(c.namespace, POD_SECURITY_BASELINE)
+    names = ["%s-peer" % NAME, "*.%s.%s.svc" % (NAME, c.namespace), NAME, NAME + "-read"]
+    first = _ca_and_leaf(names, "apps-ca-1", other=["billing.apps.example"])
+    other = (first.pop("other.crt"), first.pop("other.key"))
+    bad = _ca_and_leaf(names[:1] + names[2:], "apps-ca-1")
+    for secret, data in (("app-tls", first), ("bad-tls", bad)):
+        c.core.create_namespaced_secret(c.namespace, client.V1Secret(
+            metadata=client.V1ObjectMeta(name=secret), type="kubernetes.io/tls", data=_b64(data)))
+    try:
+        extra = dict(NO_PASSWORDS, mysql_cluster_replicas=2)
+        args = deploy_args(flavor, version, NAME, c.namespace, str(tmp_path), dict(extra, mysql_cluster_tls_secret="bad-tls"))
+        out, recap = run_playbook(SITE, *args, check=False)
+        text = flat(out)
+        assert recap.get("failed") == 1, text[-3000:]
+        assert ("Secret bad-tls in namespace %s cannot serve the cluster: tls.crt does not name *.%s.%s.svc"
+                % (c.namespace, NAME, c.namespace)) in text, text[-3000:]
+        assert c.apps.list_namespaced_stateful_set(c.namespace).items == []
+
+        args = deploy_args(flavor, version, NAME, c.namespace, str(tmp_path), dict(extra, mysql_cluster_tls_secret="app-tls"))
+        run_playbook(SITE, *args)
+        copy = {k: base64.b64decode(v).decode() for k, v in
+                c.core.read_namespaced_secret(NAME + "-tls", c.namespace).data.items()}
+        assert copy == first, "the copy differs from the user's Secret"
+        wait_until(lambda: replicating(c, [c.pod(1)]), 60, "%s replicating" % c.pod(1))
+        probe = Load(c)
+        for o in (0, 1):
+            assert _tls_accepts(probe, o, first["ca.crt"]), "%s does not present the user's certificate" % c.pod(o)
+        if flavor == "mariadb":
+            # The donor serves the cluster's certificate, not any other the same CA issued.
+            assert _donor_serves(c, 0, first["tls.crt"], first["tls.key"], first["ca.crt"]), "the donor refused a member"
+            assert not _donor_serves(c, 0, other[0], other[1], first["ca.crt"]), "the donor served another application"
+
+        # The issuer changes (a new CA): the pods roll onto it, trusting both meanwhile.
+        second = _ca_and_leaf(names, "apps-ca-2")
+        c.core.patch_namespaced_secret("app-tls", c.namespace, {"data": _b64(second)})
+        c.sql(c.pod(0), "CREATE DATABASE IF NOT EXISTS rot; DROP TABLE IF EXISTS rot.t; CREATE TABLE rot.t (id INT PRIMARY KEY)")
+        uids = {o: c.core.read_namespaced_pod(c.pod(o), c.namespace).metadata.uid for o in (0, 1)}
+        with Load(c) as load:
+            time.sleep(3)
+            out, recap = run_playbook(SITE, *args)
+            time.sleep(3)
+        assert all(c.core.read_namespaced_pod(c.pod(o), c.namespace).metadata.uid != uids[o] for o in (0, 1))
+        seen = [s for s in load.samples if s]
+        bad_samples = [s for s in seen if s["Last_SQL_Errno"] or s["Last_IO_Errno"] == 2026
+                       or re.search("ssl|certificate|tls", s["Last_IO_Error"] or "", re.I)]
+        assert len(seen) > 20 and not bad_samples, bad_samples[:3]
+        acked = set(load.acked)
+        wait_until(lambda: acked <= set(map(int, c.sql(c.pod(1), "SELECT id FROM rot.t").split())), 60,
+                   "every acknowledged row on %s" % c.pod(1))
+        copy = {k: base64.b64decode(v).decode() for k, v in
+                c.core.read_namespaced_secret(NAME + "-tls", c.namespace).data.items()}
+        assert copy == second, "after the roll, the copy should hold the new CA alone"
+        for o in (0, 1):
+            assert _tls_accepts(probe, o, second["ca.crt"]) and not _tls_accepts(probe, o, first["ca.crt"])
+        out, recap = run_playbook(SITE, *args)
+        assert recap["changed"] == 0, recap
+        out, recap = run_playbook(ROTATE, *args, "-e", "confirm=" + NAME, check=False)
+        assert recap.get("failed") == 1 and "renew or reissue it there" in flat(out), flat(out)[-2000:]
     finally:
         delete_namespace(c.namespace, wait=False)
 

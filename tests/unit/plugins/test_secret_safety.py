@@ -96,3 +96,55 @@ def test_a_replica_that_caught_up_after_the_primary_was_read_is_not_ahead():
     reports = _reports("0-100-554", "0-100-605")
     mark_primary_behind(reports, "m", refresh=lambda: None)
     assert not reports[1]["broken"]
+
+
+def test_changed_keys_names_only_the_keys_both_hold_with_other_values():
+    from ansible_collections.stateful.mysql.plugins.filter.changed_keys import changed_keys
+    copy = {"root-password": "YQ==", "replication-password": "Yg==", "clone-password": "Yw=="}
+    named = {"root-password": "YQ==", "replication-password": "eg==", "extra": "eA=="}
+    assert changed_keys(copy, named, ["root-password", "replication-password", "clone-password"]) == [
+        "replication-password"]
+    assert changed_keys(copy, copy, list(copy)) == []
+
+
+def _pki(names, other_ca=False):
+    """A CA, a certificate for names and its key, as base64 Secret data."""
+    import base64
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key, stranger = (ec.generate_private_key(ec.SECP256R1()) for i in range(3))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca")])
+    ca = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=9))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([])).issuer_name(subject).public_key(key.public_key())
+            .serial_number(2).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=5))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=True)
+            .sign(stranger if other_ca else ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    data = {"ca.crt": ca.public_bytes(pem), "tls.crt": leaf.public_bytes(pem),
+            "tls.key": key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())}
+    return {k: base64.b64encode(v).decode() for k, v in data.items()}, now.timestamp()
+
+
+def test_a_certificate_secret_is_checked_for_layout_key_issuer_time_and_names():
+    from ansible_collections.stateful.mysql.plugins.filter.tls_secret_problems import tls_secret_problems
+    wanted = ["m-peer", "*.m.ns.svc"]
+    good, now = _pki(["m-peer", "*.m.ns.svc", "m"])
+    assert tls_secret_problems(good, wanted, now) == []
+    assert tls_secret_problems({k: v for k, v in good.items() if k != "ca.crt"}, wanted) == [
+        "it lacks ca.crt (cert-manager writes ca.crt for a CA or self-signed issuer)"]
+    narrow, now = _pki(["m-peer", "m-0.m.ns.svc"])
+    assert tls_secret_problems(narrow, wanted, now) == [
+        "tls.crt does not name *.m.ns.svc (its DNS names: m-peer, m-0.m.ns.svc)"]
+    foreign, now = _pki(wanted, other_ca=True)
+    assert tls_secret_problems(foreign, wanted, now) == ["tls.crt () is not signed by a CA of ca.crt"]
+    other, now = _pki(wanted)
+    assert tls_secret_problems(dict(good, **{"tls.key": other["tls.key"]}), wanted, now) == [
+        "tls.key is not the key of the certificate in tls.crt"]
+    assert tls_secret_problems(good, wanted, now + 6 * 86400)[0].startswith("tls.crt expired 20")
