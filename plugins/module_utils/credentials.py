@@ -131,8 +131,3 @@ def _mariadb_plugin(plugin):
         raise RotationError("the account authenticates with %s, not a password plugin (%s): rotate it by hand"
                             % (plugin, ", ".join(MARIADB_PASSWORD_PLUGINS)))
     return plugin
-
-
-def secret_positions(args):
-    """Which arguments of a statement are passwords (all after user and host)."""
-    return tuple(range(2, len(args)))

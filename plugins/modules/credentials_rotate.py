@@ -159,23 +159,19 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.stateful.mysql.plugins.module_utils.accounts import (
+    SCRIPT, AccountError, UnloggedRunner, ready_pods,
+)
 from ansible_collections.stateful.mysql.plugins.module_utils.args import K8S_AUTH_ARG_SPEC, merge_specs
 from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
     MYSQL_PORT, PYMYSQL_IMPORT_ERROR, ConnectError, Target, connect, error_text, exec_in_pod,
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.credentials import (
     ADDING, IDLE, PASSWORD_KEYS, SWITCHED, RotationError, account_users, discard_statements,
-    dual_statements, generate_password, refresh_input, rotation_state, secret_data, secret_positions,
+    dual_statements, generate_password, refresh_input, rotation_state, secret_data,
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.k8s import ApiException, K8s, K8sError, api_error_text
-from ansible_collections.stateful.mysql.plugins.module_utils.sql import is_on, render_query
 
-try:
-    from pymysql.converters import escape_string
-except ImportError:  # pragma: no cover - reported by the module
-    escape_string = None
-
-SCRIPT = "/etc/stateful-mysql/scripts/credentials.sh"
 # MariaDB refuses CHANGE MASTER while a replication thread runs (1198).
 _SLAVE_RUNNING = 1198
 
@@ -205,6 +201,7 @@ class Rotation(object):
         self.secret_name = p["secret"] or "%s-credentials" % p["name"]
         self.queries = []
         self.conns = {}
+        self.runner = UnloggedRunner(k8s.core, self.ns, self.queries)
 
     # -- the Secret ------------------------------------------------------
     def read_secret(self, name=None):
@@ -230,29 +227,7 @@ class Rotation(object):
 
     # -- the pods --------------------------------------------------------
     def ready_pods(self):
-        sts = self.k8s.read_statefulset(self.p["name"], self.ns)
-        if sts is None:
-            raise RotationError("StatefulSet %s/%s not found" % (self.ns, self.p["name"]))
-        replicas = sts.spec.replicas if sts.spec.replicas is not None else 1
-        pods, waiting = [], []
-        for i in range(replicas):
-            name = "%s-%d" % (self.p["name"], i)
-            try:
-                pod = self.k8s.core.read_namespaced_pod(name, self.ns)
-            except ApiException as e:
-                if e.status != 404:
-                    raise
-                waiting.append("%s (no pod)" % name)
-                continue
-            ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-            if not ready or pod.metadata.deletion_timestamp:
-                waiting.append("%s (not Ready)" % name)
-            pods.append(pod)
-        if waiting:
-            raise RotationError("every pod must be Ready before its passwords change, and %s %s not: nothing was"
-                                " changed; wait for them (verify.yml says why) and run again"
-                                % (", ".join(waiting), "is" if len(waiting) == 1 else "are"))
-        return pods
+        return ready_pods(self.k8s, self.p["name"], self.ns, "its passwords change")
 
     def connection(self, pod, passwords):
         """Root's connection to a pod's server: the first password it takes."""
@@ -290,46 +265,14 @@ class Rotation(object):
                            (user, host))
 
     def on_every_account(self, conn, users, statements):
-        """Run ``statements(user, host, plugin)`` for each account, unlogged.
-
-        MySQL: root@'%' over the connection, a replica's super_read_only
-        lifted for these statements only (it refuses them to everyone).
-        MariaDB: root@localhost in the pod (credentials.sh sql), whose
-        READ_ONLY ADMIN lets them pass read_only, which stays on; root@'%'
-        lacks that privilege, on purpose."""
+        """Run ``statements(user, host, plugin)`` for each account, unlogged
+        (module_utils/accounts.py says how a read-only replica takes them)."""
         accounts = self.accounts(conn, users)
         planned = []
         for user, host in accounts:
             planned += statements(user, host, self.plugin(conn, user, host))
-        if conn.dialect.server.is_mariadb:
-            self.in_pod(conn.target.name, [("SET SESSION sql_log_bin = 0", ())] + planned)
-            return ["%s@%s" % a for a in accounts]
-        was = is_on(conn.scalar("SELECT @@GLOBAL.super_read_only"))
-        conn.execute("SET SESSION sql_log_bin = 0")
-        try:
-            if was:
-                conn.execute("SET GLOBAL super_read_only = OFF")
-            for sql, args in planned:
-                conn.execute(sql, args, secret_positions=secret_positions(args))
-        finally:
-            if was:
-                conn.execute("SET GLOBAL super_read_only = ON")
-            conn.execute("SET SESSION sql_log_bin = 1")
+        self.runner.run(conn, planned)
         return ["%s@%s" % a for a in accounts]
-
-    def in_pod(self, pod, statements):
-        """Statements run by root over the pod's socket; the text, passwords
-        and all, goes on stdin."""
-        lines = []
-        for sql, args in statements:
-            masked = render_query(sql, args, secret_positions(args))
-            if masked not in self.queries:
-                self.queries.append(masked)
-            lines.append((sql % tuple("'%s'" % escape_string(a) for a in args)) + ";")
-        rc, out, err = exec_in_pod(self.k8s.core, pod, self.ns, ["/bin/bash", SCRIPT, "sql"],
-                                   stdin_data="%d\n%s\n" % (len(lines), "\n".join(lines)))
-        if rc != 0:
-            raise RotationError("%s: the account statements failed (%s): %s" % (pod, rc, (err or out).strip()[-400:]))
 
     def repoint(self, conn, password):
         """A replica's stored replication password, changed between a stop and
@@ -471,7 +414,7 @@ def main():
     where = "%s/%s" % (module.params["namespace"], module.params["name"])
     try:
         result = run(module, rot)
-    except RotationError as e:
+    except (RotationError, AccountError) as e:
         module.fail_json(msg="%s: %s" % (where, e), queries=rot.queries, elapsed=round(time.monotonic() - started, 3))
     except Exception as e:
         module.fail_json(msg="%s: %s; run again to finish the rotation" % (where, error_text(e)),

@@ -21,6 +21,9 @@
 - a certificate Secret in cert-manager's layout serves a new cluster (one
   that does not name the pods is refused first), and a new issuer put in it
   rolls the pods on the next site.yml with both CAs trusted meanwhile;
+- application databases and users: the user writes on the primary only
+  and only over TLS, its password in no binary log, a user shadowing the
+  cluster's own refused before any change;
 - verify.yml fails on an expired certificate, naming it;
 - site.yml refuses the root volume-owner step in a namespace that enforces
   Pod Security restricted, and fails at once, quoting the API, when the API
@@ -668,6 +671,67 @@ def _expired_pair(names):
                                 serialization.NoEncryption()).decode()
     return {"ca.crt": ca.public_bytes(serialization.Encoding.PEM).decode(),
             "tls.crt": leaf.public_bytes(serialization.Encoding.PEM).decode(), "tls.key": key_pem}
+
+
+def _connect_as(c, ordinal, user, password, tls=True):
+    ip = c.core.read_namespaced_pod(c.pod(ordinal), c.namespace).status.pod_ip
+    # PyMySQL 2 tries TLS unless told not to (ssl_disabled).
+    kw = {"ssl_disabled": True}
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        kw = {"ssl": ctx}
+    return pymysql.connect(host=ip, port=3306, user=user, password=password, connect_timeout=5, autocommit=True, **kw)
+
+
+@pytest.mark.landing("mariadb-11.8")
+def test_application_users_write_on_the_primary_only_and_only_over_tls(own_cluster):
+    """mysql_cluster_databases and mysql_cluster_users: a user that would
+    shadow the cluster's replication account is refused before any change;
+    the application user writes on the primary, is refused on the replica
+    (read-only) and without TLS; its password is in no binary log; a rerun
+    changes nothing; a password changed in its Secret is set on every server."""
+    c, args = own_cluster
+    first, second = "Shop-" + os.urandom(8).hex(), "Shop2-" + os.urandom(8).hex()
+    c.core.create_namespaced_secret(c.namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="shop-db"), data=_b64({"password": first})))
+    sts_version = c.apps.read_namespaced_stateful_set(c.name, c.namespace).metadata.resource_version
+    out, recap = run_playbook(SITE, *args, "-e", json.dumps({"mysql_cluster_users": [
+        {"name": "repl", "password_secret": "shop-db"}]}), check=False)
+    text = flat(out)
+    assert recap.get("failed") == 1 and "User repl would shadow an account of the cluster itself" in text, text[-2000:]
+    assert c.apps.read_namespaced_stateful_set(c.name, c.namespace).metadata.resource_version == sts_version
+
+    accounts = ["-e", json.dumps({"mysql_cluster_databases": ["shop"], "mysql_cluster_users": [
+        {"name": "shop", "password_secret": "shop-db", "privileges": ["shop.*:ALL"]}]})]
+    out, recap = run_playbook(SITE, *args, *accounts)
+    assert recap["changed"] >= 1 and first not in out
+    assert "application user shop, password in Secret shop-db key password, TLS required" in out, out[-2000:]
+    out, recap = run_playbook(SITE, *args, *accounts)
+    assert recap["changed"] == 0, recap
+
+    conn = _connect_as(c, 0, "shop", first)
+    conn.cursor().execute("CREATE TABLE shop.t (id INT PRIMARY KEY)")
+    conn.cursor().execute("INSERT INTO shop.t VALUES (1)")
+    conn.close()
+    replica = _connect_as(c, 1, "shop", first)
+    wait_until(lambda: replica.cursor().execute("SELECT id FROM shop.t") == 1, 60, "the row on the replica")
+    with pytest.raises(pymysql.err.MySQLError) as refused:
+        replica.cursor().execute("INSERT INTO shop.t VALUES (2)")
+    assert refused.value.args[0] in (1290, 1836), refused.value.args
+    replica.close()
+    for o in (0, 1):
+        with pytest.raises(pymysql.err.OperationalError) as plain:
+            _connect_as(c, o, "shop", first, tls=False)
+        assert plain.value.args[0] == 1045, plain.value.args
+        for log in _binlogs(c, o):
+            assert first.encode() not in log and b"CREATE USER" not in log and b"IDENTIFIED" not in log
+
+    c.core.patch_namespaced_secret("shop-db", c.namespace, {"data": _b64({"password": second})})
+    out, recap = run_playbook(SITE, *args, *accounts)
+    assert recap["changed"] >= 1 and second not in out
+    for o in (0, 1):
+        assert _login(c, o, "shop", second) and not _login(c, o, "shop", first), c.pod(o)
 
 
 @pytest.mark.only_flavors("mariadb-11.8")

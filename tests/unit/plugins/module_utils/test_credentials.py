@@ -4,6 +4,7 @@ import hashlib
 import pytest
 
 from ansible_collections.stateful.mysql.plugins.module_utils import credentials as cr
+from ansible_collections.stateful.mysql.plugins.module_utils.accounts import secret_positions
 from ansible_collections.stateful.mysql.plugins.module_utils.sql import Dialect
 
 IN_USE = {"root-password": "r0", "replication-password": "p0", "clone-password": "c0", "other": "kept"}
@@ -64,7 +65,7 @@ def test_mariadb_takes_both_through_an_authentication_chain():
     assert sql == ("ALTER USER %s@%s IDENTIFIED VIA mysql_native_password USING PASSWORD(%s)"
                    " OR mysql_native_password USING PASSWORD(%s)")
     assert args == ("root", "localhost", "new", "old")
-    assert cr.secret_positions(args) == (2, 3)
+    assert secret_positions(args) == (2, 3)
     (sql, args), = cr.discard_statements(Dialect("10.11.6-MariaDB"), "root", "%", "new", "ed25519")
     assert sql == "ALTER USER %s@%s IDENTIFIED VIA ed25519 USING PASSWORD(%s)" and args == ("root", "%", "new")
 

@@ -1,0 +1,359 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: stateful.mysql developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: mysql_accounts
+short_description: Application databases and users on every server of a StatefulSet, with no password in a binary log
+version_added: 0.2.0
+description:
+  - Creates the O(databases) on the primary (the statement replicates), and on every server makes each of the
+    O(users) exist with its password (read from a Secret), its host pattern, C(REQUIRE SSL) unless told
+    otherwise, and exactly the privileges listed.
+  - Account statements carry passwords, so they run on each server with C(sql_log_bin=0) instead of
+    replicating (module_utils/accounts.py says how a read-only replica takes them). A replica copied later
+    gets the accounts with the data.
+  - The passwords applied are kept in the Secret O(applied_secret), which the pods do not mount, so that a
+    password changed in its Secret is set again, and a run with nothing changed changes nothing.
+  - Refuses, before any change, an account the cluster itself uses (O(reserved_users), the servers' own) and
+    a cluster whose pods are not all Ready.
+author:
+  - stateful.mysql developers (@stateful-mysql)
+extends_documentation_fragment:
+  - stateful.mysql.k8s_auth
+attributes:
+  check_mode:
+    support: full
+    description: Says what would change, changing nothing.
+  diff_mode:
+    support: none
+    description: No diff is produced.
+  idempotent:
+    support: full
+    description: A second run with the same input changes nothing.
+options:
+  name:
+    description: The StatefulSet.
+    type: str
+    required: true
+  namespace:
+    description: Its namespace.
+    type: str
+    default: default
+  databases:
+    description: Databases to create when missing (never dropped).
+    type: list
+    elements: str
+    default: []
+  users:
+    description: The application accounts.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The user name.
+        type: str
+        required: true
+      host:
+        description: The host pattern it may connect from.
+        type: str
+        default: "%"
+      password_secret:
+        description: The Secret in O(namespace) holding its password.
+        type: str
+      password_key:
+        description: The key of that Secret.
+        type: str
+        default: password
+      privileges:
+        description: C(DATABASE.TABLE:PRIV[,PRIV...]) entries, e.g. C(shop.*:SELECT,INSERT); nothing else is kept.
+        type: list
+        elements: str
+        default: []
+      require_ssl:
+        description: Refuse its connections without TLS.
+        type: bool
+        default: true
+      state:
+        description: V(absent) drops the account on every server.
+        type: str
+        choices: [present, absent]
+        default: present
+  reserved_users:
+    description: Accounts the cluster uses (root, its replication and clone users); refused as O(users).
+    type: list
+    elements: str
+    default: [root]
+  credentials_secret:
+    description: The Secret with root's password (key C(root-password)); V(<name>-credentials) when unset.
+    type: str
+  applied_secret:
+    description: The Secret that keeps the passwords applied; V(<name>-accounts) when unset.
+    type: str
+  labels:
+    description: Labels of O(applied_secret) when it is created.
+    type: dict
+    default: {}
+  connect_timeout:
+    description: Seconds for a server to answer.
+    type: int
+    default: 10
+requirements:
+  - kubernetes >= 24.2.0 (Python library)
+  - PyMySQL >= 1.0 (Python library)
+seealso:
+  - module: stateful.mysql.credentials_rotate
+"""
+
+EXAMPLES = r"""
+- name: A database and its application user
+  stateful.mysql.mysql_accounts:
+    name: mysql
+    namespace: db
+    databases: [shop]
+    users:
+      - name: shop
+        password_secret: shop-db
+        privileges: ["shop.*:SELECT,INSERT,UPDATE,DELETE"]
+"""
+
+RETURN = r"""
+created_databases:
+  description: Databases created on the primary.
+  returned: always
+  type: list
+  elements: str
+changes:
+  description: What changed, per server (C(pod user@host what)).
+  returned: always
+  type: list
+  elements: str
+  sample: ["mysql-0 shop@% created", "mysql-1 shop@% privileges"]
+queries:
+  description: The statements run, passwords masked.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import base64
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.stateful.mysql.plugins.module_utils.accounts import (
+    IDENT, SYSTEM_DATABASES, SYSTEM_USERS, USER_NAME, AccountError, UnloggedRunner, grant_statements, granted,
+    parse_privileges, ready_pods,
+)
+from ansible_collections.stateful.mysql.plugins.module_utils.args import K8S_AUTH_ARG_SPEC, merge_specs
+from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
+    MYSQL_PORT, PYMYSQL_IMPORT_ERROR, ConnectError, Target, connect, error_text,
+)
+from ansible_collections.stateful.mysql.plugins.module_utils.k8s import ApiException, K8s, K8sError, api_error_text
+
+try:
+    from kubernetes import client as k8s_client
+except ImportError:  # pragma: no cover - reported by K8s()
+    k8s_client = None
+
+
+def argument_spec():
+    return merge_specs(K8S_AUTH_ARG_SPEC, dict(
+        name=dict(type="str", required=True),
+        namespace=dict(type="str", default="default"),
+        databases=dict(type="list", elements="str", default=[]),
+        users=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            host=dict(type="str", default="%"),
+            password_secret=dict(type="str", no_log=False),
+            password_key=dict(type="str", default="password", no_log=False),
+            privileges=dict(type="list", elements="str", default=[]),
+            require_ssl=dict(type="bool", default=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        )),
+        reserved_users=dict(type="list", elements="str", default=["root"]),
+        credentials_secret=dict(type="str", no_log=False),
+        applied_secret=dict(type="str", no_log=False),
+        labels=dict(type="dict", default={}),
+        connect_timeout=dict(type="int", default=10),
+    ))
+
+
+def check_input(p):
+    """Every refusal that needs no server, before anything changes."""
+    reserved = set(p["reserved_users"]) | set(SYSTEM_USERS)
+    for db in p["databases"]:
+        if not IDENT.match(db) or db in SYSTEM_DATABASES:
+            raise AccountError("database %r: letters, digits and _ (at most 64), not one of the server's own (%s)"
+                               % (db, ", ".join(SYSTEM_DATABASES)))
+    seen = set()
+    for u in p["users"]:
+        if not USER_NAME.match(u["name"]):
+            raise AccountError("user %r: letters, digits and _ (at most 32)" % u["name"])
+        if u["name"] in reserved:
+            raise AccountError("user %r is an account of the cluster itself (%s): it would shadow it; choose"
+                               " another name" % (u["name"], ", ".join(sorted(reserved))))
+        if not u["host"] or "'" in u["host"] or "\\" in u["host"]:
+            raise AccountError("user %r: host %r is not a host pattern" % (u["name"], u["host"]))
+        if (u["name"], u["host"]) in seen:
+            raise AccountError("user %s@%s is listed twice" % (u["name"], u["host"]))
+        seen.add((u["name"], u["host"]))
+        if u["state"] == "present":
+            if not u["password_secret"]:
+                raise AccountError("user %r needs password_secret, the Secret holding its password" % u["name"])
+            u["wanted"] = parse_privileges(u["privileges"])
+
+
+class Accounts(object):
+    def __init__(self, module, k8s):
+        self.module = module
+        self.p = module.params
+        self.k8s = k8s
+        self.ns = self.p["namespace"]
+        self.queries = []
+        self.runner = UnloggedRunner(k8s.core, self.ns, self.queries)
+        self.conns = {}
+
+    def secret(self, name):
+        try:
+            obj = self.k8s.core.read_namespaced_secret(name, self.ns)
+        except ApiException as e:
+            if e.status == 404:
+                return None, {}
+            raise AccountError("cannot read Secret %s/%s: %s" % (self.ns, name, api_error_text(e)))
+        data = dict((k, base64.b64decode(v).decode("utf-8")) for k, v in (obj.data or {}).items())
+        for value in data.values():
+            self.module.no_log_values.add(value)
+        return obj, data
+
+    def password(self, user):
+        obj, data = self.secret(user["password_secret"])
+        if obj is None:
+            raise AccountError("user %s: Secret %s/%s not found" % (user["name"], self.ns, user["password_secret"]))
+        value = data.get(user["password_key"])
+        if not value:
+            raise AccountError("user %s: Secret %s/%s has no key %r (keys: %s)" % (
+                user["name"], self.ns, user["password_secret"], user["password_key"], ", ".join(sorted(data))))
+        if "\n" in value or "\x00" in value:
+            raise AccountError("user %s: the password in Secret %s key %s holds a line break or NUL"
+                               % (user["name"], user["password_secret"], user["password_key"]))
+        return value
+
+    def connection(self, pod, password):
+        if pod not in self.conns:
+            target = Target(pod, int(pod.rsplit("-", 1)[1]), port=MYSQL_PORT, pod=pod, namespace=self.ns)
+            self.conns[pod] = connect(target, "root", password, timeout=self.p["connect_timeout"],
+                                      core_api=self.k8s.core, queries=self.queries)
+        return self.conns[pod]
+
+    def write_applied(self, obj, name, data):
+        body = dict((k, base64.b64encode(v.encode("utf-8")).decode("ascii")) for k, v in data.items())
+        if obj is None:
+            self.k8s.core.create_namespaced_secret(self.ns, k8s_client.V1Secret(
+                metadata=k8s_client.V1ObjectMeta(name=name, namespace=self.ns, labels=self.p["labels"]),
+                type="Opaque", data=body))
+        else:
+            obj.data = body
+            self.k8s.core.replace_namespaced_secret(name, self.ns, obj)
+
+    def close(self):
+        for conn in self.conns.values():
+            conn.close()
+
+
+def plan_user(conn, user, password, applied):
+    """``(statements, what)`` that bring one account on one server to ``user``."""
+    name, host = user["name"], user["host"]
+    row = conn.query("SELECT ssl_type FROM mysql.user WHERE User=%s AND Host=%s", (name, host))
+    if user["state"] == "absent":
+        return ([("DROP USER %s@%s", (name, host))], ["dropped"]) if row else ([], [])
+    ssl = " REQUIRE SSL" if user["require_ssl"] else " REQUIRE NONE"
+    if not row:
+        return ([("CREATE USER %%s@%%s IDENTIFIED BY %%s%s" % ssl, (name, host, password))]
+                + grant_statements(name, host, user["wanted"], {}), ["created"])
+    out, what = [], []
+    if applied.get(name) != password:
+        out.append(("ALTER USER %s@%s IDENTIFIED BY %s", (name, host, password)))
+        what.append("password")
+    ssl_type = row[0]["ssl_type"] or ""
+    if isinstance(ssl_type, bytes):
+        ssl_type = ssl_type.decode("ascii")
+    if (ssl_type.upper() in ("ANY", "X509", "SPECIFIED")) != user["require_ssl"]:
+        out.append(("ALTER USER %%s@%%s%s" % ssl, (name, host)))
+        what.append("require_ssl")
+    held = granted([list(r.values())[0] for r in conn.query("SHOW GRANTS FOR %s@%s", (name, host))])
+    grants = grant_statements(name, host, user["wanted"], held)
+    if grants:
+        out += grants
+        what.append("privileges")
+    return out, what
+
+
+def run(module, acc):
+    p = module.params
+    check_input(p)
+    result = dict(changed=False, created_databases=[], changes=[])
+    passwords = dict((u["name"], acc.password(u)) for u in p["users"] if u["state"] == "present")
+    pods = [x.metadata.name for x in ready_pods(acc.k8s, p["name"], acc.ns, "its accounts change")]
+    root = acc.secret(p["credentials_secret"] or "%s-credentials" % p["name"])[1].get("root-password")
+    if not root:
+        raise AccountError("Secret %s has no root-password" % (p["credentials_secret"] or "%s-credentials" % p["name"]))
+    applied_name = p["applied_secret"] or "%s-accounts" % p["name"]
+    applied_obj, applied = acc.secret(applied_name)
+
+    primary = acc.connection(pods[0], root)
+    have = set(r["SCHEMA_NAME"] for r in primary.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"))
+    for db in p["databases"]:
+        if db not in have:
+            result["created_databases"].append(db)
+            if not module.check_mode:
+                primary.execute("CREATE DATABASE IF NOT EXISTS `%s`" % db)
+    for pod in pods:
+        conn = acc.connection(pod, root)
+        statements = []
+        for user in p["users"]:
+            planned, what = plan_user(conn, user, passwords.get(user["name"]), applied)
+            statements += planned
+            result["changes"] += ["%s %s@%s %s" % (pod, user["name"], user["host"], w) for w in what]
+        if statements and not module.check_mode:
+            acc.runner.run(conn, statements)
+    result["changed"] = bool(result["created_databases"] or result["changes"])
+    if passwords != applied and not module.check_mode:
+        acc.write_applied(applied_obj, applied_name, passwords)
+        result["changed"] = True
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    started = time.monotonic()
+    try:
+        k8s = K8s(module.params)
+    except K8sError as e:
+        module.fail_json(msg=str(e))
+    acc = Accounts(module, k8s)
+    where = "%s/%s" % (module.params["namespace"], module.params["name"])
+    try:
+        result = run(module, acc)
+    except AccountError as e:
+        module.fail_json(msg="%s: %s" % (where, e), queries=acc.queries, elapsed=round(time.monotonic() - started, 3))
+    except (ConnectError, Exception) as e:
+        module.fail_json(msg="%s: %s" % (where, error_text(e)), queries=acc.queries,
+                         elapsed=round(time.monotonic() - started, 3))
+    finally:
+        acc.close()
+        k8s.close()
+    result.update(queries=acc.queries, elapsed=round(time.monotonic() - started, 3))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
