@@ -137,14 +137,50 @@ class ServerConnection(object):
             self._forward = None
 
 
+def tls_context(ca_pem):
+    """TLS that verifies a server against the cluster's CA (PEM text, a
+    bundle during a rotation) and the name its certificate gives it
+    (``server_name``). The CA is the cluster's own anchor: Python 3.13's
+    strict RFC 5280 profile checks are left off, so that a CA an older
+    version made, with fewer extensions, is still trusted."""
+    import ssl
+    ctx = ssl.create_default_context(cadata=ca_pem)
+    ctx.verify_flags &= ~getattr(ssl, "VERIFY_X509_STRICT", 0)
+    return ctx
+
+
+def server_name(pod, statefulset, namespace):
+    """The name a pod's certificate is checked against: it covers
+    *.<statefulset>.<namespace>.svc (the cluster certificate's own rule)."""
+    return "%s.%s.%s.svc" % (pod, statefulset, namespace)
+
+
+def cluster_tls(core_api, statefulset, namespace):
+    """The TLS context for a cluster's servers, from ca.crt of Secret
+    <statefulset>-tls; None when the cluster has no such Secret."""
+    import base64
+    from ansible_collections.stateful.mysql.plugins.module_utils.k8s import ApiException
+    try:
+        secret = core_api.read_namespaced_secret("%s-tls" % statefulset, namespace)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+    ca = (secret.data or {}).get("ca.crt")
+    return tls_context(base64.b64decode(ca).decode("ascii")) if ca else None
+
+
 def _pymysql_args(user, password, timeout, database=None):
     return dict(user=user, password=password or "", database=database,
                 connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
                 autocommit=True, charset="utf8mb4")
 
 
-def connect(target, user, password, timeout=10, core_api=None, queries=None, database=None, attempts=3):
+def connect(target, user, password, timeout=10, core_api=None, queries=None, database=None, attempts=3, tls=None):
     """Open a :class:`ServerConnection` to ``target``; raises ConnectError.
+
+    With ``tls`` (``tls_context``), a port-forward connection is TLS, the
+    server verified against the CA and ``server_name`` of its pod.
 
     Through a port-forward, a handshake whose tunnel breaks (errors 2003 and
     2013) is tried again on a new tunnel, up to ``attempts`` times; any other
@@ -153,14 +189,14 @@ def connect(target, user, password, timeout=10, core_api=None, queries=None, dat
     tries = 1 if target.host else max(1, attempts)
     for attempt in range(tries):
         try:
-            return _connect(target, user, password, timeout, core_api, queries, database)
+            return _connect(target, user, password, timeout, core_api, queries, database, tls)
         except ConnectError as e:
             if attempt + 1 >= tries or not str(e).startswith(("error 2003", "error 2013")):
                 raise
             time.sleep(1)
 
 
-def _connect(target, user, password, timeout, core_api, queries, database):
+def _connect(target, user, password, timeout, core_api, queries, database, tls=None):
     if pymysql is None:
         raise ConnectError("the PyMySQL Python library is required")
     forward = None
@@ -175,8 +211,11 @@ def _connect(target, user, password, timeout, core_api, queries, database):
             forward = portforward(core_api.connect_get_namespaced_pod_portforward,
                                   target.pod, target.namespace, ports=str(target.port))
             sock = forward.socket(target.port)
-            conn = pymysql.connections.Connection(host=target.pod, port=target.port, defer_connect=True,
-                                                  **_pymysql_args(user, password, timeout, database))
+            # The host is only the name TLS checks: the socket is the tunnel's.
+            host = server_name(target.pod, target.pod.rsplit("-", 1)[0], target.namespace) if tls else target.pod
+            extra = dict(ssl=tls) if tls else {}
+            conn = pymysql.connections.Connection(host=host, port=target.port, defer_connect=True,
+                                                  **dict(_pymysql_args(user, password, timeout, database), **extra))
             try:
                 conn.connect(sock=sock)
             except Exception as e:

@@ -10,7 +10,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
-    ConnectError, connect, error_text, resolve_targets,
+    ConnectError, cluster_tls, connect, error_text, resolve_targets,
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.k8s import K8s, K8sError
 from ansible_collections.stateful.mysql.plugins.module_utils.sql import (
@@ -78,6 +78,14 @@ class Cluster(object):
             replicas = self.statefulset.spec.replicas if self.statefulset.spec.replicas is not None else 1
         self.targets = resolve_targets(p, replicas)
         self._conns = {}
+        # Through the port-forward, every server is verified against the
+        # cluster's CA and its pod's name.
+        self.tls = None
+        if self.k8s is not None and not direct_hosts and p.get("connection") != "direct":
+            try:
+                self.tls = cluster_tls(self.k8s.core, p["name"], p["namespace"])
+            except Exception as e:
+                module.fail_json(msg="cannot read Secret %s/%s-tls: %s" % (p["namespace"], p["name"], error_text(e)))
 
     @property
     def core_api(self):
@@ -91,7 +99,7 @@ class Cluster(object):
         if conn is None:
             conn = connect(target, self.params["login_user"], self.password,
                            timeout=self.params["connect_timeout"], core_api=self.core_api,
-                           queries=self.queries)
+                           queries=self.queries, tls=self.tls)
             self._conns[target.name] = conn
         return conn
 

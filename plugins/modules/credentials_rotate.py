@@ -164,7 +164,7 @@ from ansible_collections.stateful.mysql.plugins.module_utils.accounts import (
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.args import K8S_AUTH_ARG_SPEC, merge_specs
 from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
-    MYSQL_PORT, PYMYSQL_IMPORT_ERROR, ConnectError, Target, connect, error_text, exec_in_pod,
+    MYSQL_PORT, PYMYSQL_IMPORT_ERROR, ConnectError, Target, cluster_tls, connect, error_text, exec_in_pod,
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.credentials import (
     ADDING, IDLE, PASSWORD_KEYS, SWITCHED, RotationError, account_users, discard_statements,
@@ -202,6 +202,7 @@ class Rotation(object):
         self.queries = []
         self.conns = {}
         self.runner = UnloggedRunner(k8s.core, self.ns, self.queries)
+        self.tls = cluster_tls(k8s.core, p["name"], self.ns)
 
     # -- the Secret ------------------------------------------------------
     def read_secret(self, name=None):
@@ -239,7 +240,7 @@ class Rotation(object):
         for password in passwords:
             try:
                 conn = connect(target, "root", password, timeout=self.p["connect_timeout"],
-                               core_api=self.k8s.core, queries=self.queries)
+                               core_api=self.k8s.core, queries=self.queries, tls=self.tls)
                 self.conns[pod] = conn
                 return conn
             except ConnectError as e:
@@ -394,7 +395,7 @@ def _key(users, user):
 def _refused(rot, pod, password):
     target = Target(pod, int(pod.rsplit("-", 1)[1]), port=MYSQL_PORT, pod=pod, namespace=rot.ns)
     try:
-        connect(target, "root", password, timeout=rot.p["connect_timeout"], core_api=rot.k8s.core).close()
+        connect(target, "root", password, timeout=rot.p["connect_timeout"], core_api=rot.k8s.core, tls=rot.tls).close()
     except ConnectError as e:
         return bool(re.match(r"error 1045", str(e)))
     return False

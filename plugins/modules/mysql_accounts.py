@@ -153,7 +153,7 @@ from ansible_collections.stateful.mysql.plugins.module_utils.accounts import (
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.args import K8S_AUTH_ARG_SPEC, merge_specs
 from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
-    MYSQL_PORT, PYMYSQL_IMPORT_ERROR, ConnectError, Target, connect, error_text,
+    MYSQL_PORT, PYMYSQL_IMPORT_ERROR, ConnectError, Target, cluster_tls, connect, error_text,
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.k8s import ApiException, K8s, K8sError, api_error_text
 
@@ -219,6 +219,7 @@ class Accounts(object):
         self.queries = []
         self.runner = UnloggedRunner(k8s.core, self.ns, self.queries)
         self.conns = {}
+        self.tls = cluster_tls(k8s.core, self.p["name"], self.ns)
 
     def secret(self, name):
         try:
@@ -249,7 +250,7 @@ class Accounts(object):
         if pod not in self.conns:
             target = Target(pod, int(pod.rsplit("-", 1)[1]), port=MYSQL_PORT, pod=pod, namespace=self.ns)
             self.conns[pod] = connect(target, "root", password, timeout=self.p["connect_timeout"],
-                                      core_api=self.k8s.core, queries=self.queries)
+                                      core_api=self.k8s.core, queries=self.queries, tls=self.tls)
         return self.conns[pod]
 
     def write_applied(self, obj, name, data):

@@ -424,7 +424,7 @@ class Verify(object):
                 conn.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, password), secret_positions=(1,))
                 conn.execute("GRANT SELECT, INSERT ON `%s`.* TO %%s@'%%%%'" % p["schema"], (user,))
                 probe = connect(target, user, password, timeout=p["connect_timeout"],
-                                core_api=self.cluster.core_api, queries=self.cluster.queries)
+                                core_api=self.cluster.core_api, queries=self.cluster.queries, tls=self.cluster.tls)
                 try:
                     return self._try_write(probe)
                 finally:

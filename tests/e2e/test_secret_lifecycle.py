@@ -587,7 +587,7 @@ def test_a_cert_manager_secret_serves_the_cluster_and_its_new_issuer_rolls_in(ku
     serves a new cluster (its replica copied over it); a certificate of a
     new CA put in it rolls the pods on the next site.yml under a write load
     with no TLS or SQL error on the replica, and ca.crt then holds the new
-    CA alone."""
+    CA alone; the modules refuse servers another CA does not verify."""
     flavor, version = flavor
     c = Cluster(NAME, "%s-usercert-%s" % (PREFIX, flavor), flavor, version)
     delete_namespace(c.namespace)
@@ -647,6 +647,14 @@ def test_a_cert_manager_secret_serves_the_cluster_and_its_new_issuer_rolls_in(ku
             assert _tls_accepts(probe, o, second["ca.crt"]) and not _tls_accepts(probe, o, first["ca.crt"])
         out, recap = run_playbook(SITE, *args)
         assert recap["changed"] == 0, recap
+        # The modules verify each server against the CA of <name>-tls: another
+        # CA there (one of the same name), and verify.yml cannot connect.
+        c.core.patch_namespaced_secret(NAME + "-tls", c.namespace, {"data": _b64({"ca.crt": bad["ca.crt"]})})
+        out, recap = run_playbook(VERIFY, *args, "-e", "mysql_cluster_verify_timeout=5", check=False)
+        assert recap.get("failed") == 1 and re.search("certificate verify failed", out, re.I), flat(out)[-2000:]
+        out, recap = run_playbook(SITE, *args)
+        assert recap["changed"] >= 1, recap
+        out, recap = run_playbook(VERIFY, *args)
         out, recap = run_playbook(ROTATE, *args, "-e", "confirm=" + NAME, check=False)
         assert recap.get("failed") == 1 and "renew or reissue it there" in flat(out), flat(out)[-2000:]
     finally:
