@@ -17,10 +17,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import re
+import time
 
-from ansible_collections.stateful.mysql.plugins.module_utils.connection import exec_in_pod
-from ansible_collections.stateful.mysql.plugins.module_utils.k8s import ApiException
+from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
+    MYSQL_PORT, ConnectError, Target, cluster_tls, connect, error_text, exec_in_pod,
+)
+from ansible_collections.stateful.mysql.plugins.module_utils.k8s import ApiException, K8s, K8sError, api_error_text
 from ansible_collections.stateful.mysql.plugins.module_utils.sql import is_on, render_query
 
 try:
@@ -91,6 +95,90 @@ class UnloggedRunner(object):
                                    stdin_data="%d\n%s\n" % (len(lines), "\n".join(lines)))
         if rc != 0:
             raise AccountError("%s: the account statements failed (%s): %s" % (pod, rc, (err or out).strip()[-400:]))
+
+
+class PodServers(object):
+    """What credentials_rotate and mysql_accounts share: the servers of one
+    StatefulSet reached as root through the port-forward (TLS verified
+    against the cluster CA), Secrets read with their values kept out of the
+    log, and the unlogged runner."""
+
+    def __init__(self, module, k8s):
+        self.module = module
+        self.p = module.params
+        self.k8s = k8s
+        self.ns = self.p["namespace"]
+        self.queries = []
+        self.conns = {}
+        self.runner = UnloggedRunner(k8s.core, self.ns, self.queries)
+        self.tls = cluster_tls(k8s.core, self.p["name"], self.ns)
+
+    def read_secret(self, name, missing_ok=False):
+        """``(object, decoded data)``; ``(None, {})`` for a missing one when ``missing_ok``."""
+        try:
+            obj = self.k8s.core.read_namespaced_secret(name, self.ns)
+        except ApiException as e:
+            if e.status == 404 and missing_ok:
+                return None, {}
+            raise AccountError("cannot read Secret %s/%s: %s" % (self.ns, name, api_error_text(e)))
+        data = dict((k, base64.b64decode(v).decode("utf-8")) for k, v in (obj.data or {}).items())
+        for value in data.values():
+            self.module.no_log_values.add(value)
+        return obj, data
+
+    def target(self, pod):
+        return Target(pod, int(pod.rsplit("-", 1)[1]), port=MYSQL_PORT, pod=pod, namespace=self.ns)
+
+    def login(self, pod, password):
+        """A new connection as root (ConnectError when refused)."""
+        return connect(self.target(pod), "root", password, timeout=self.p["connect_timeout"],
+                       core_api=self.k8s.core, queries=self.queries, tls=self.tls)
+
+    def connection(self, pod, passwords):
+        """Root's connection to a pod's server, kept: the first password it takes."""
+        if pod in self.conns:
+            return self.conns[pod]
+        last = None
+        for password in passwords:
+            try:
+                self.conns[pod] = self.login(pod, password)
+                return self.conns[pod]
+            except ConnectError as e:
+                last = e
+                if not str(e).startswith("error 1045"):
+                    break
+        raise AccountError("cannot log in to %s as root: %s" % (pod, last))
+
+    def close(self):
+        for conn in self.conns.values():
+            conn.close()
+
+
+def run_module(module, servers_class, run, failure_hint=""):
+    """The main() of the account modules: ``run(module, servers)`` with the
+    statements it ran (passwords masked) and its time in the result."""
+    started = time.monotonic()
+    try:
+        k8s = K8s(module.params)
+    except K8sError as e:
+        module.fail_json(msg=str(e))
+    where = "%s/%s" % (module.params["namespace"], module.params["name"])
+    servers, result = None, None
+    try:
+        servers = servers_class(module, k8s)
+        result = run(module, servers)
+    except AccountError as e:
+        module.fail_json(msg="%s: %s" % (where, e), queries=servers.queries if servers else [],
+                         elapsed=round(time.monotonic() - started, 3))
+    except Exception as e:
+        module.fail_json(msg="%s: %s%s" % (where, error_text(e), failure_hint),
+                         queries=servers.queries if servers else [], elapsed=round(time.monotonic() - started, 3))
+    finally:
+        if servers is not None:
+            servers.close()
+        k8s.close()
+    result.update(queries=servers.queries, elapsed=round(time.monotonic() - started, 3))
+    module.exit_json(**result)
 
 
 def ready_pods(k8s, name, namespace, before):

@@ -24,6 +24,8 @@ import hashlib
 import secrets
 import string
 
+from ansible_collections.stateful.mysql.plugins.module_utils.accounts import AccountError
+
 PASSWORD_KEYS = ("root-password", "replication-password", "clone-password")
 NEXT_PREFIX = "rotation-next-"
 PREVIOUS_PREFIX = "rotation-previous-"
@@ -33,7 +35,7 @@ MARIADB_PASSWORD_PLUGINS = ("mysql_native_password", "ed25519")
 _ALPHABET = string.ascii_letters + string.digits
 
 
-class RotationError(Exception):
+class RotationError(AccountError):
     pass
 
 

@@ -154,23 +154,22 @@ queries:
 """
 
 import base64
-import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.stateful.mysql.plugins.module_utils.accounts import (
-    SCRIPT, AccountError, UnloggedRunner, ready_pods,
+    SCRIPT, PodServers, ready_pods, run_module,
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.args import K8S_AUTH_ARG_SPEC, merge_specs
 from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
-    MYSQL_PORT, PYMYSQL_IMPORT_ERROR, ConnectError, Target, cluster_tls, connect, error_text, exec_in_pod,
+    PYMYSQL_IMPORT_ERROR, ConnectError, exec_in_pod,
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.credentials import (
     ADDING, IDLE, PASSWORD_KEYS, SWITCHED, RotationError, account_users, discard_statements,
     dual_statements, generate_password, refresh_input, rotation_state, secret_data,
 )
-from ansible_collections.stateful.mysql.plugins.module_utils.k8s import ApiException, K8s, K8sError, api_error_text
+from ansible_collections.stateful.mysql.plugins.module_utils.k8s import ApiException, api_error_text
 
 # MariaDB refuses CHANGE MASTER while a replication thread runs (1198).
 _SLAVE_RUNNING = 1198
@@ -192,29 +191,14 @@ def argument_spec():
     ))
 
 
-class Rotation(object):
+class Rotation(PodServers):
     def __init__(self, module, k8s):
-        self.module = module
-        self.p = p = module.params
-        self.k8s = k8s
-        self.ns = p["namespace"]
-        self.secret_name = p["secret"] or "%s-credentials" % p["name"]
-        self.queries = []
-        self.conns = {}
-        self.runner = UnloggedRunner(k8s.core, self.ns, self.queries)
-        self.tls = cluster_tls(k8s.core, p["name"], self.ns)
+        super(Rotation, self).__init__(module, k8s)
+        self.secret_name = self.p["secret"] or "%s-credentials" % self.p["name"]
 
     # -- the Secret ------------------------------------------------------
-    def read_secret(self, name=None):
-        name = name or self.secret_name
-        try:
-            obj = self.k8s.core.read_namespaced_secret(name, self.ns)
-        except ApiException as e:
-            raise RotationError("cannot read Secret %s/%s: %s" % (self.ns, name, api_error_text(e)))
-        data = dict((k, base64.b64decode(v).decode("utf-8")) for k, v in (obj.data or {}).items())
-        for value in data.values():
-            self.module.no_log_values.add(value)
-        return obj, data
+    def read_secret(self, name=None, missing_ok=False):
+        return super(Rotation, self).read_secret(name or self.secret_name, missing_ok)
 
     def write_secret(self, obj, data):
         """Replace the Secret's data, failing when it changed since it was read."""
@@ -226,28 +210,8 @@ class Rotation(object):
             raise RotationError("cannot write Secret %s/%s (%s): run again to finish the rotation"
                                 % (self.ns, self.secret_name, api_error_text(e)))
 
-    # -- the pods --------------------------------------------------------
     def ready_pods(self):
         return ready_pods(self.k8s, self.p["name"], self.ns, "its passwords change")
-
-    def connection(self, pod, passwords):
-        """Root's connection to a pod's server: the first password it takes."""
-        conn = self.conns.get(pod)
-        if conn is not None:
-            return conn
-        target = Target(pod, int(pod.rsplit("-", 1)[1]), port=MYSQL_PORT, pod=pod, namespace=self.ns)
-        last = None
-        for password in passwords:
-            try:
-                conn = connect(target, "root", password, timeout=self.p["connect_timeout"],
-                               core_api=self.k8s.core, queries=self.queries, tls=self.tls)
-                self.conns[pod] = conn
-                return conn
-            except ConnectError as e:
-                last = e
-                if not str(e).startswith("error 1045"):
-                    break
-        raise RotationError("cannot log in to %s as root: %s" % (pod, last))
 
     # -- the servers -----------------------------------------------------
     def accounts(self, conn, users):
@@ -311,10 +275,6 @@ class Rotation(object):
                 raise RotationError("%s (container %s): credentials.sh failed (%s): %s; both passwords still work,"
                                     " run again to finish" % (pod, container, rc, (err or out).strip()[-400:]))
         return round(time.monotonic() - started, 1)
-
-    def close(self):
-        for conn in self.conns.values():
-            conn.close()
 
 
 def run(module, rot):
@@ -393,11 +353,10 @@ def _key(users, user):
 
 
 def _refused(rot, pod, password):
-    target = Target(pod, int(pod.rsplit("-", 1)[1]), port=MYSQL_PORT, pod=pod, namespace=rot.ns)
     try:
-        connect(target, "root", password, timeout=rot.p["connect_timeout"], core_api=rot.k8s.core, tls=rot.tls).close()
+        rot.login(pod, password).close()
     except ConnectError as e:
-        return bool(re.match(r"error 1045", str(e)))
+        return str(e).startswith("error 1045")
     return False
 
 
@@ -406,25 +365,7 @@ def main():
                            mutually_exclusive=[("new_passwords", "source_secret")])
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    started = time.monotonic()
-    try:
-        k8s = K8s(module.params)
-    except K8sError as e:
-        module.fail_json(msg=str(e))
-    rot = Rotation(module, k8s)
-    where = "%s/%s" % (module.params["namespace"], module.params["name"])
-    try:
-        result = run(module, rot)
-    except (RotationError, AccountError) as e:
-        module.fail_json(msg="%s: %s" % (where, e), queries=rot.queries, elapsed=round(time.monotonic() - started, 3))
-    except Exception as e:
-        module.fail_json(msg="%s: %s; run again to finish the rotation" % (where, error_text(e)),
-                         queries=rot.queries, elapsed=round(time.monotonic() - started, 3))
-    finally:
-        rot.close()
-        k8s.close()
-    result.update(queries=rot.queries, elapsed=round(time.monotonic() - started, 3))
-    module.exit_json(**result)
+    run_module(module, Rotation, run, failure_hint="; run again to finish the rotation")
 
 
 if __name__ == "__main__":

@@ -143,19 +143,15 @@ queries:
 """
 
 import base64
-import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.stateful.mysql.plugins.module_utils.accounts import (
-    IDENT, SYSTEM_DATABASES, SYSTEM_USERS, USER_NAME, AccountError, UnloggedRunner, grant_statements, granted,
-    parse_privileges, ready_pods,
+    IDENT, SYSTEM_DATABASES, SYSTEM_USERS, USER_NAME, AccountError, PodServers, grant_statements, granted,
+    parse_privileges, ready_pods, run_module,
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.args import K8S_AUTH_ARG_SPEC, merge_specs
-from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
-    MYSQL_PORT, PYMYSQL_IMPORT_ERROR, ConnectError, Target, cluster_tls, connect, error_text,
-)
-from ansible_collections.stateful.mysql.plugins.module_utils.k8s import ApiException, K8s, K8sError, api_error_text
+from ansible_collections.stateful.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR
 
 try:
     from kubernetes import client as k8s_client
@@ -210,31 +206,9 @@ def check_input(p):
             u["wanted"] = parse_privileges(u["privileges"])
 
 
-class Accounts(object):
-    def __init__(self, module, k8s):
-        self.module = module
-        self.p = module.params
-        self.k8s = k8s
-        self.ns = self.p["namespace"]
-        self.queries = []
-        self.runner = UnloggedRunner(k8s.core, self.ns, self.queries)
-        self.conns = {}
-        self.tls = cluster_tls(k8s.core, self.p["name"], self.ns)
-
-    def secret(self, name):
-        try:
-            obj = self.k8s.core.read_namespaced_secret(name, self.ns)
-        except ApiException as e:
-            if e.status == 404:
-                return None, {}
-            raise AccountError("cannot read Secret %s/%s: %s" % (self.ns, name, api_error_text(e)))
-        data = dict((k, base64.b64decode(v).decode("utf-8")) for k, v in (obj.data or {}).items())
-        for value in data.values():
-            self.module.no_log_values.add(value)
-        return obj, data
-
+class Accounts(PodServers):
     def password(self, user):
-        obj, data = self.secret(user["password_secret"])
+        obj, data = self.read_secret(user["password_secret"], missing_ok=True)
         if obj is None:
             raise AccountError("user %s: Secret %s/%s not found" % (user["name"], self.ns, user["password_secret"]))
         value = data.get(user["password_key"])
@@ -246,13 +220,6 @@ class Accounts(object):
                                % (user["name"], user["password_secret"], user["password_key"]))
         return value
 
-    def connection(self, pod, password):
-        if pod not in self.conns:
-            target = Target(pod, int(pod.rsplit("-", 1)[1]), port=MYSQL_PORT, pod=pod, namespace=self.ns)
-            self.conns[pod] = connect(target, "root", password, timeout=self.p["connect_timeout"],
-                                      core_api=self.k8s.core, queries=self.queries, tls=self.tls)
-        return self.conns[pod]
-
     def write_applied(self, obj, name, data):
         body = dict((k, base64.b64encode(v.encode("utf-8")).decode("ascii")) for k, v in data.items())
         if obj is None:
@@ -262,10 +229,6 @@ class Accounts(object):
         else:
             obj.data = body
             self.k8s.core.replace_namespaced_secret(name, self.ns, obj)
-
-    def close(self):
-        for conn in self.conns.values():
-            conn.close()
 
 
 def plan_user(conn, user, password, applied):
@@ -302,13 +265,13 @@ def run(module, acc):
     result = dict(changed=False, created_databases=[], changes=[])
     passwords = dict((u["name"], acc.password(u)) for u in p["users"] if u["state"] == "present")
     pods = [x.metadata.name for x in ready_pods(acc.k8s, p["name"], acc.ns, "its accounts change")]
-    root = acc.secret(p["credentials_secret"] or "%s-credentials" % p["name"])[1].get("root-password")
+    root = acc.read_secret(p["credentials_secret"] or "%s-credentials" % p["name"], missing_ok=True)[1].get("root-password")
     if not root:
         raise AccountError("Secret %s has no root-password" % (p["credentials_secret"] or "%s-credentials" % p["name"]))
     applied_name = p["applied_secret"] or "%s-accounts" % p["name"]
-    applied_obj, applied = acc.secret(applied_name)
+    applied_obj, applied = acc.read_secret(applied_name, missing_ok=True)
 
-    primary = acc.connection(pods[0], root)
+    primary = acc.connection(pods[0], [root])
     have = set(r["SCHEMA_NAME"] for r in primary.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"))
     for db in p["databases"]:
         if db not in have:
@@ -316,7 +279,7 @@ def run(module, acc):
             if not module.check_mode:
                 primary.execute("CREATE DATABASE IF NOT EXISTS `%s`" % db)
     for pod in pods:
-        conn = acc.connection(pod, root)
+        conn = acc.connection(pod, [root])
         statements = []
         for user in p["users"]:
             planned, what = plan_user(conn, user, passwords.get(user["name"]), applied)
@@ -335,25 +298,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    started = time.monotonic()
-    try:
-        k8s = K8s(module.params)
-    except K8sError as e:
-        module.fail_json(msg=str(e))
-    acc = Accounts(module, k8s)
-    where = "%s/%s" % (module.params["namespace"], module.params["name"])
-    try:
-        result = run(module, acc)
-    except AccountError as e:
-        module.fail_json(msg="%s: %s" % (where, e), queries=acc.queries, elapsed=round(time.monotonic() - started, 3))
-    except (ConnectError, Exception) as e:
-        module.fail_json(msg="%s: %s" % (where, error_text(e)), queries=acc.queries,
-                         elapsed=round(time.monotonic() - started, 3))
-    finally:
-        acc.close()
-        k8s.close()
-    result.update(queries=acc.queries, elapsed=round(time.monotonic() - started, 3))
-    module.exit_json(**result)
+    run_module(module, Accounts, run)
 
 
 if __name__ == "__main__":
