@@ -381,7 +381,7 @@ def run(ctx, smoke):
         ns, name = common.namespace("lag"), "mysql"
         try:
             before = common.load()
-            deploy = common.timed_playbook("site.yml", common.site_args("mysql", "9.7", name, ns))[0]
+            deploy = common.timed_playbook("site.yml", common.site_args("mysql", "9.7", name, ns, extra=kube.REMOTE_ROOT))[0]
             res.note("MySQL 9.7: its own 3-pod cluster (%s), site.yml %.0f s at load %s."
                      % (ns, deploy, before[0]))
             measure(res, kube.Cluster(name, ns, "mysql", "9.7"), steps, seconds, drain, variants=VARIANTS)

@@ -139,7 +139,9 @@ def run_site(ns, name="mysql"):
     core = kube.api()[0]
     start_wall = time.time()
     seconds, recap, out, _rc = common.timed_playbook(
-        "site.yml", common.site_args("mariadb", "10.11", name, ns),
+        # Root from any pod and the host (kube.REMOTE_ROOT): lag.py's writers log
+        # in as root from the host to this cluster's pod IPs.
+        "site.yml", common.site_args("mariadb", "10.11", name, ns, extra=kube.REMOTE_ROOT),
         env_extra={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
     return {"seconds_verified": seconds, "recap": recap, "top_tasks": common.profile_top(out),
             "pods": ready_times(core, ns, "app.kubernetes.io/instance=" + name, start_wall)}

@@ -126,6 +126,20 @@ class PodServers(object):
             self.module.no_log_values.add(value)
         return obj, data
 
+    def write_secret(self, name, data, obj=None, labels=None):
+        """Create Secret ``name`` holding ``data`` (text values), or replace the
+        data of ``obj``, the Secret as read: the API refuses the replace when
+        it changed since (its resourceVersion). Raises ApiException."""
+        body = dict((k, base64.b64encode(v.encode("utf-8")).decode("ascii")) for k, v in data.items())
+        if obj is None:
+            from kubernetes import client as k8s_client
+            return self.k8s.core.create_namespaced_secret(self.ns, k8s_client.V1Secret(
+                metadata=k8s_client.V1ObjectMeta(name=name, namespace=self.ns, labels=labels),
+                type="Opaque", data=body))
+        obj.data = body
+        obj.string_data = None
+        return self.k8s.core.replace_namespaced_secret(name, self.ns, obj)
+
     def target(self, pod):
         return Target(pod, int(pod.rsplit("-", 1)[1]), port=MYSQL_PORT, pod=pod, namespace=self.ns)
 

@@ -21,6 +21,15 @@ MARIADB = "mariadb"
 
 # Errors a server returns when read_only / super_read_only refuses a write.
 READ_ONLY_ERRNOS = frozenset((1290, 1836))
+# MariaDB refuses CHANGE MASTER while a replication thread runs.
+SLAVE_RUNNING_ERRNO = 1198
+
+
+def server_errno(e):
+    """The server's error number of a PyMySQL error (its first argument), else None."""
+    args = getattr(e, "args", None) or ()
+    return args[0] if args and isinstance(args[0], int) else None
+
 
 _VERSION_RE = re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?")
 

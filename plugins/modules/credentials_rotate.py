@@ -153,7 +153,6 @@ queries:
   elements: str
 """
 
-import base64
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -170,9 +169,7 @@ from ansible_collections.stateful.mysql.plugins.module_utils.credentials import 
     dual_statements, generate_password, refresh_input, rotation_state, secret_data,
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.k8s import ApiException, api_error_text
-
-# MariaDB refuses CHANGE MASTER while a replication thread runs (1198).
-_SLAVE_RUNNING = 1198
+from ansible_collections.stateful.mysql.plugins.module_utils.sql import SLAVE_RUNNING_ERRNO, server_errno
 
 
 def argument_spec():
@@ -202,10 +199,8 @@ class Rotation(PodServers):
 
     def write_secret(self, obj, data):
         """Replace the Secret's data, failing when it changed since it was read."""
-        obj.data = dict((k, base64.b64encode(v.encode("utf-8")).decode("ascii")) for k, v in data.items())
-        obj.string_data = None
         try:
-            return self.k8s.core.replace_namespaced_secret(self.secret_name, self.ns, obj)
+            return super(Rotation, self).write_secret(self.secret_name, data, obj)
         except ApiException as e:
             raise RotationError("cannot write Secret %s/%s (%s): run again to finish the rotation"
                                 % (self.ns, self.secret_name, api_error_text(e)))
@@ -249,7 +244,7 @@ class Rotation(PodServers):
             conn.execute(change, args, secret_positions=(0,))
             conn.execute(dialect.start_replica("IO_THREAD"))
         except Exception as e:
-            if str(getattr(e, "args", [""])[0]) != str(_SLAVE_RUNNING):
+            if server_errno(e) != SLAVE_RUNNING_ERRNO:
                 conn.execute(dialect.start_replica("IO_THREAD"))
                 raise
             conn.execute(dialect.stop_replica())

@@ -142,8 +142,6 @@ queries:
   elements: str
 """
 
-import base64
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.stateful.mysql.plugins.module_utils.accounts import (
@@ -152,11 +150,6 @@ from ansible_collections.stateful.mysql.plugins.module_utils.accounts import (
 )
 from ansible_collections.stateful.mysql.plugins.module_utils.args import K8S_AUTH_ARG_SPEC, merge_specs
 from ansible_collections.stateful.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR
-
-try:
-    from kubernetes import client as k8s_client
-except ImportError:  # pragma: no cover - reported by K8s()
-    k8s_client = None
 
 
 def argument_spec():
@@ -221,14 +214,7 @@ class Accounts(PodServers):
         return value
 
     def write_applied(self, obj, name, data):
-        body = dict((k, base64.b64encode(v.encode("utf-8")).decode("ascii")) for k, v in data.items())
-        if obj is None:
-            self.k8s.core.create_namespaced_secret(self.ns, k8s_client.V1Secret(
-                metadata=k8s_client.V1ObjectMeta(name=name, namespace=self.ns, labels=self.p["labels"]),
-                type="Opaque", data=body))
-        else:
-            obj.data = body
-            self.k8s.core.replace_namespaced_secret(name, self.ns, obj)
+        self.write_secret(name, data, obj, labels=self.p["labels"])
 
 
 def plan_user(conn, user, password, applied):

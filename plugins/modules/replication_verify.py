@@ -80,6 +80,19 @@ options:
       - Pod whose C(mysql) container runs the client for the read check, with O(connection=port_forward).
         Defaults to C(<name>-0).
     type: str
+  read_user:
+    description:
+      - With O(connection=port_forward), the account the read check logs in as from the pod, over TLS.
+        The role passes the cluster's replication user, which may read O(schema), so root need not be
+        reachable from other pods.
+      - A server that refuses it the read (a cluster made before that grant) is read as the login user.
+      - Unset, the login user.
+    type: str
+  read_password_secret_key:
+    description:
+      - Key of the O(read_user)'s password in the login password Secret.
+    type: str
+    default: replication-password
   read_host:
     description:
       - With O(connection=direct), the address the read check connects to (each attempt a new TCP
@@ -170,6 +183,11 @@ writes_refused:
   elements: dict
   sample: [{"name": "mysql-1", "refused": true, "user": "probe", "login_user_refused": false,
             "error": "error 1290: The MariaDB server is running with the --read-only option"}]
+read_user:
+  description: The account the in-pod read through the read Service logged in as.
+  returned: when the read ran from a pod
+  type: str
+  sample: repl
 elapsed:
   description: Seconds the whole verification took, from a monotonic clock.
   returned: always
@@ -199,7 +217,8 @@ from ansible_collections.stateful.mysql.plugins.module_utils.connection import (
 from ansible_collections.stateful.mysql.plugins.module_utils.replication import (
     Cluster, cluster_status,
 )
-from ansible_collections.stateful.mysql.plugins.module_utils.sql import READ_ONLY_ERRNOS, option_file
+from ansible_collections.stateful.mysql.plugins.module_utils.k8s import K8sError
+from ansible_collections.stateful.mysql.plugins.module_utils.sql import READ_ONLY_ERRNOS, option_file, server_errno
 
 _IDENT = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
@@ -216,9 +235,24 @@ for c in mariadb mysql; do
   if command -v "$c" >/dev/null 2>&1; then client=$c; break; fi
 done
 [ -n "$client" ] || { echo "no mariadb or mysql client in the container" >&2; exit 127; }
-extra=
-[ "$client" = mariadb ] && extra=--skip-ssl-verify-server-cert
-"$client" --defaults-extra-file="$f" $extra --protocol=TCP --connect-timeout=10 -h "$1" -P "$2" -N -B -e "$3"
+# TLS, the server checked against the cluster CA, and its name too where the
+# certificate holds the Service's (certificates made before it did, and a
+# user's certificate, may hold only the pods' names). MariaDB's client checks
+# the CA only along with the name.
+tls=/run/stateful-mysql/tls
+named=
+if openssl x509 -in "$tls/tls.crt" -noout -ext subjectAltName 2>/dev/null | tr ', ' '\n\n' | grep -qx "DNS:$1"; then
+  named=1
+fi
+if [ "$client" = mariadb ]; then
+  set -- "$@" --ssl --ssl-ca="$tls/ca.crt"
+  if [ -n "$named" ]; then set -- "$@" --ssl-verify-server-cert; else set -- "$@" --skip-ssl-verify-server-cert; fi
+else
+  set -- "$@" --ssl-ca="$tls/ca.crt" --ssl-mode="$([ -n "$named" ] && echo VERIFY_IDENTITY || echo VERIFY_CA)"
+fi
+host=$1 port=$2 query=$3
+shift 3
+"$client" --defaults-extra-file="$f" "$@" --protocol=TCP --connect-timeout=10 -h "$host" -P "$port" -N -B -e "$query"
 """
 
 
@@ -231,6 +265,8 @@ def argument_spec():
         read_service=dict(type="str"),
         read_port=dict(type="int", default=3306),
         read_from_pod=dict(type="str"),
+        read_user=dict(type="str"),
+        read_password_secret_key=dict(type="str", default="replication-password", no_log=False),
         read_host=dict(type="str"),
         check_writes_refused=dict(type="bool", default=True),
         probe_user=dict(type="str", default="stateful_verify_probe"),
@@ -250,6 +286,7 @@ class Verify(object):
         self.primary = cluster.targets[0]
         self.replicas = cluster.targets[1:]
         self.result["primary"] = self.primary.name
+        self._read_password = None
 
     def fail(self, msg):
         self.module.fail_json(msg=msg, **self.result)
@@ -366,13 +403,37 @@ class Verify(object):
         finally:
             conn.close()
 
+    def _read_login(self):
+        """The account and password of the in-pod read: the read user's, from the login Secret."""
+        p = self.p
+        if not p["read_user"] or self.result.get("read_user") == p["login_user"]:
+            return p["login_user"], self.cluster.password
+        if self._read_password is None:
+            secret = p["login_password_secret"] or "%s-credentials" % p["name"]
+            try:
+                self._read_password = self.cluster.k8s.read_secret_value(secret, p["namespace"],
+                                                                         p["read_password_secret_key"])
+            except K8sError as e:
+                raise ConnectError(str(e))
+            self.module.no_log_values.add(self._read_password)
+        return p["read_user"], self._read_password
+
     def _read_exec(self, service, query):
         p = self.p
         pod = p["read_from_pod"] or "%s-0" % p["name"]
         argv = ["sh", "-c", READ_SCRIPT, "stateful-mysql-read", service, str(p["read_port"]), query]
-        rc, out, err = exec_in_pod(self.cluster.core_api, pod, p["namespace"], argv,
-                                   stdin_data=option_file(p["login_user"], self.cluster.password),
-                                   timeout=p["connect_timeout"] + 30)
+        while True:
+            user, password = self._read_login()
+            rc, out, err = exec_in_pod(self.cluster.core_api, pod, p["namespace"], argv,
+                                       stdin_data=option_file(user, password),
+                                       timeout=p["connect_timeout"] + 30)
+            # 1142/1044: a cluster made before the read user could read the
+            # schema; it still has the remote root account (root's only host then).
+            if rc != 0 and user != p["login_user"] and re.search(r"ERROR (1142|1044)", err or ""):
+                self.result["read_user"] = p["login_user"]
+                continue
+            self.result.setdefault("read_user", user)
+            break
         if rc != 0:
             raise ConnectError("client in pod %s exited %s: %s" % (pod, rc, (err or out).strip()[-300:]))
         lines = [ln for ln in out.splitlines() if ln.strip()]
@@ -448,8 +509,7 @@ class Verify(object):
             finally:
                 conn.execute("ROLLBACK")
         except Exception as e:
-            errno = e.args[0] if getattr(e, "args", None) else None
-            if errno in READ_ONLY_ERRNOS:
+            if server_errno(e) in READ_ONLY_ERRNOS:
                 return True, error_text(e)
             raise ConnectError("write check failed on %s: %s" % (conn.target.name, error_text(e)))
         return False, None

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from kube import (KUBECONFIG, PASSWORDS, POD_SECURITY_BASELINE, PREFIX, ROOT, Cluster, SecretWatcher, api, create_namespace,
-                  delete_namespace, deploy_args, run_playbook)
+from kube import (KUBECONFIG, PASSWORDS, POD_SECURITY_BASELINE, PREFIX, REMOTE_ROOT, ROOT, Cluster, SecretWatcher, api,
+                  create_namespace, delete_namespace, deploy_args, run_playbook)
 
 FLAVORS = [("mysql", "9.7"), ("mariadb", "10.11"), ("mariadb", "11.8")]
 
@@ -96,7 +96,8 @@ def deployed_cluster(request, kube_ready, tmp_path_factory):
     delete_namespace(namespace)
     # Every flavor's pods are admitted under Pod Security "baseline" (test_pod_security.py).
     create_namespace(namespace, POD_SECURITY_BASELINE)
-    args = deploy_args(flavor, version, name, namespace, str(tmp_path_factory.mktemp("vars")))
+    # test_site.py writes and reads as root from other pods.
+    args = deploy_args(flavor, version, name, namespace, str(tmp_path_factory.mktemp("vars")), REMOTE_ROOT)
     # Watches every process from the first pod on, for the cluster's life,
     # where the one test that reads it runs on this flavor (the watcher's
     # execs cost CPU through the whole flavor group).
@@ -127,7 +128,7 @@ def parallel_cluster(request, kube_ready, tmp_path_factory):
     namespace = "%s-par-%s-%s" % (PREFIX, flavor, version.replace(".", ""))
     delete_namespace(namespace)
     args = deploy_args(flavor, version, "par", namespace, str(tmp_path_factory.mktemp("vars")),
-                       {"mysql_cluster_replicas": 2, "mysql_cluster_pod_management_policy": "Parallel"})
+                       dict(REMOTE_ROOT, mysql_cluster_replicas=2, mysql_cluster_pod_management_policy="Parallel"))
     run_playbook(os.path.join(ROOT, "site.yml"), *args)
     cluster = Cluster("par", namespace, flavor, version)
     cluster.deploy_args = args

@@ -162,7 +162,8 @@ class Cluster:
                'c=$(command -v mariadb || command -v mysql); exec "$c" --defaults-extra-file=%s -N -B "$@"'
                % CLIENT_CNF, "sql", "-e", query]
         if host:
-            cmd += ["--host=" + host, "--protocol=TCP"]
+            # TLS, as the servers require of TCP clients (MariaDB 10.11's client does not start it unasked).
+            cmd += ["--host=" + host, "--protocol=TCP"] + (["--ssl"] if self.flavor == "mariadb" else [])
         rc, out, err = self.exec(pod, cmd)
         if expect_ok:
             assert rc == 0, "SQL %r on %s (host %s) failed: %s" % (query, pod, host, err)
@@ -303,6 +304,10 @@ POD_SECURITY_BASELINE = {"pod-security.kubernetes.io/enforce": "baseline",
                          "pod-security.kubernetes.io/enforce-version": "latest"}
 POD_SECURITY_RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted",
                            "pod-security.kubernetes.io/enforce-version": "latest"}
+# Root over TCP from any pod and the host (a new cluster admits it only from
+# inside the pod): for the tests that log in as root from elsewhere (the
+# host's writers, a pod reading through a Service), as a user may ask.
+REMOTE_ROOT = {"mysql_cluster_root_host": "%"}
 # Every password variable empty: the role generates them, as on a first deploy.
 NO_PASSWORDS = {"mysql_cluster_root_password": "", "mysql_cluster_replication_password": "",
                 "mysql_cluster_clone_password": ""}

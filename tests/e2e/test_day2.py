@@ -116,7 +116,7 @@ def test_verify_shows_the_table_and_names_a_stopped_sql_thread(deployed_cluster)
     assert rows[c.pod(0)][1:5] == ["primary", "100", "-", "-"]
     for i in range(1, count):
         assert rows[c.pod(i)][1] == "replica" and rows[c.pod(i)][3:5] == ["Yes", "Yes"], rows[c.pod(i)]
-    assert "read back through %s-read from:" % c.name in out and "every replica refuses writes: True" in out
+    assert "read back through %s-read as repl from:" % c.name in out and "every replica refuses writes: True" in out
     # A replica's SQL thread stopped without an error: verify fails and names it.
     c.sql(c.pod(1), "STOP REPLICA SQL_THREAD")
     try:

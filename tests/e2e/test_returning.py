@@ -9,6 +9,7 @@ One cluster per flavor (MySQL 9.7, MariaDB 11.8) serves the ordered steps
 hardest: domains, server ids and Gtid_list); the Parallel scale-out runs on
 the Parallel MySQL cluster that test_primary_away.py's drills share."""
 import os
+import re
 import time
 
 import pytest
@@ -179,6 +180,57 @@ def test_replica_stopped_on_1236_is_named_then_recopied_by_the_role(cluster):
     assert count(events, "re-copy: re-copy requested: binlogs_purged") == 1, events
     assert copies(events) == before + 1, events
     checksums_equal(c, 3)
+
+
+# From a pod, over TCP to HOST: the client's exit status and output (errors
+# included). MODE tls asks for TLS (unverified: the account and transport are
+# under test), plain refuses it.
+TCP_LOGIN = r"""
+. /etc/stateful-mysql/scripts/lib.sh
+set +e
+host=$1 mode=$2
+if [ "$FLAVOR" = mariadb ]; then
+  if [ "$mode" = plain ]; then tls=(--skip-ssl); else tls=(--ssl --skip-ssl-verify-server-cert); fi
+else
+  if [ "$mode" = plain ]; then tls=(--ssl-mode=DISABLED --get-server-public-key); else tls=(--ssl-mode=REQUIRED); fi
+fi
+out=$("$CLIENT" --defaults-extra-file=/run/stateful-mysql/client/root.cnf --host="$host" --protocol=TCP "${tls[@]}" \
+  -N -B -e "SELECT CURRENT_USER(); SHOW SESSION STATUS LIKE 'Ssl_version'" 2>&1)
+echo "rc=$?"
+echo "$out"
+"""
+
+
+def tcp_login(c, pod, host, mode):
+    rc, out, err = c.exec(pod, ["bash", "-c", TCP_LOGIN, "login", host, mode])
+    assert rc == 0, err
+    first, rest = out.partition("\n")[::2]
+    return int(first.split("=")[1]), rest.strip()
+
+
+def test_root_only_from_inside_its_pod_and_tls_for_every_tcp_client(cluster):
+    """A new cluster's defaults (mysql_cluster_root_host unset): root with its
+    password is refused from another pod and taken over TLS from the pod
+    itself (the port-forward's origin); a client without TLS is refused by
+    every server (require_secure_transport), root from its own pod too. The
+    drills before this one returned and re-copied replicas, which ask their
+    peers about replica status and binary logs: none had to ask as root."""
+    c = cluster
+    pods = [p.metadata.name for p in c.pods()]
+    assert len(pods) >= 2, pods
+    for i, pod in enumerate(pods):
+        other = pods[(i + 1) % len(pods)]
+        fqdn = "%s.%s.%s.svc" % (pod, c.name, c.namespace)
+        rc, out = tcp_login(c, other, fqdn, "tls")
+        assert rc != 0 and re.search(r"ERROR (1045|1130)", out), "root from %s to %s: %s" % (other, pod, out)
+        rc, out = tcp_login(c, pod, "127.0.0.1", "tls")
+        assert rc == 0 and re.match(r"root@127\.0\.0\.1\s+Ssl_version\s+TLSv1\.[23]$", out), "root in %s over TLS: %s" % (pod, out)
+        rc, out = tcp_login(c, pod, "127.0.0.1", "plain")
+        assert rc != 0 and "insecure transport" in out.lower(), "root in %s without TLS: %s" % (pod, out)
+        events = c.events(pod)
+        assert "asking peers as root" not in events, events
+    assert c.sql(c.pod(0), "SELECT COUNT(*) FROM mysql.user WHERE user = 'root' AND host NOT IN "
+                           "('localhost', '127.0.0.1')") == "0"
 
 
 # MySQL: its donors serve one CLONE at a time, so a busy donor is waited for.

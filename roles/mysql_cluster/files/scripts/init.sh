@@ -93,7 +93,7 @@ initialize_datadir() {
 # statements carry the passwords (MySQL would log their hashes), and any
 # holder of REPLICATION SLAVE can read a binlog.
 create_users() {
-  local root repl donor donor_host=% donor_grant donor_tls=
+  local root repl donor donor_host=% donor_grant donor_tls='' repl_reads
   root=$(sql_quote "$(secret root-password)")
   repl=$(sql_quote "$(secret replication-password)")
   donor=$(sql_quote "$(secret clone-password)")
@@ -110,6 +110,16 @@ create_users() {
     # CLONE comes over the network: TLS only (clone_ssl_* on the recipient).
     donor_tls=' REQUIRE SSL'
   fi
+  # The replication user also answers the peers' status questions (replica
+  # status, binary log lists: returning.sh) and reads the verify marker
+  # through the read Service (replication_verify), so root need not be
+  # reachable from other pods (mysql_cluster_root_host). Read-only grants:
+  # REPLICATION SLAVE already lets it read every binary log.
+  if [ "$FLAVOR" = mariadb ]; then
+    repl_reads='BINLOG MONITOR, SLAVE MONITOR'
+  else
+    repl_reads='REPLICATION CLIENT'
+  fi
   local cleanup=
   if [ "$FLAVOR" = mariadb ]; then
     # mariadb-install-db also makes root@127.0.0.1, root@::1 and
@@ -124,7 +134,8 @@ ALTER USER 'root'@'localhost' IDENTIFIED BY $root;
 CREATE USER 'root'@'$ROOT_HOST' IDENTIFIED BY $root;
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'$ROOT_HOST' WITH GRANT OPTION;
 CREATE USER '$REPL_USER'@'%' IDENTIFIED BY $repl REQUIRE SSL;
-GRANT REPLICATION SLAVE ON *.* TO '$REPL_USER'@'%';
+GRANT REPLICATION SLAVE, $repl_reads ON *.* TO '$REPL_USER'@'%';
+GRANT SELECT ON stateful_verify.* TO '$REPL_USER'@'%';
 CREATE USER '$DONOR_USER'@'$donor_host' IDENTIFIED BY $donor$donor_tls;
 GRANT $donor_grant ON *.* TO '$DONOR_USER'@'$donor_host';
 SQL
@@ -139,7 +150,7 @@ SQL
     # GTID: a backup of a server without any records no GTID to start from.
     echo 'FLUSH PRIVILEGES' | sql "$ROOT_CNF"
   fi
-  event "created users root@$ROOT_HOST, $REPL_USER@% (replication only, TLS required), $DONOR_USER@$donor_host ($donor_grant$donor_tls), not binlogged"
+  event "created users root@$ROOT_HOST, $REPL_USER@% (replication and status reads, TLS required), $DONOR_USER@$donor_host ($donor_grant$donor_tls), not binlogged"
 }
 
 init_primary() {

@@ -131,7 +131,8 @@ peer_tls_options() {
 write_peer_cnf() {
   local file=$1 host=$2 user=${3:-root} key=${4:-root-password}
   mkdir -p "$CLIENT_DIR"
-  chmod 700 "$CLIENT_DIR"
+  # As in write_client_cnf: the pods' volume is not ours to chmod.
+  if [ -O "$CLIENT_DIR" ]; then chmod 700 "$CLIENT_DIR"; fi
   (
     umask 077
     {

@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # A replica's dealings with its peers, sourced by init.sh: may a returning
 # replica (kept volume, done-marker) resume by replication alone, and which
-# peers may a new copy come from. The init container logs in to peers as
-# root over TCP (write_peer_cnf): it already holds root's password, and the
-# checks read replica status and binary log lists, which neither the
-# replication user (REPLICATION SLAVE only) nor the donor user may. Only
-# reads are sent. The GTID rules (mariadb_gtid_verdict, mariadb_ahead,
+# peers may a new copy come from. The init container asks peers over TCP as
+# the replication user, which may read replica status and binary log lists
+# (create_users), so root need not be reachable from other pods. Only reads
+# are sent. The GTID rules (mariadb_gtid_verdict, mariadb_ahead,
 # mysql_gtid_split) are pure and unit-tested on their own.
 #
 # Data is wiped only when it is provably this server's own divergence
@@ -26,11 +25,38 @@ DONOR_RETRY_SECONDS=${DONOR_RETRY_SECONDS:-3}
 # frozen or cut off), and the next donor asked.
 STREAM_IDLE_SECONDS=${STREAM_IDLE_SECONDS:-60}
 
-# peer_sql HOST: SQL from stdin on HOST's server.
-peer_sql() {
-  write_peer_cnf "$PEER_CLIENT_CNF" "$1"
-  sql "$PEER_CLIENT_CNF"
+# Who peers are asked as: the replication user. A cluster made before it got
+# its status grants refuses it those reads (1227, 1142); such a cluster has
+# root@'%' (root's only host then), so from then on this pod asks as root
+# (the flag outlives the subshells peer_client runs in).
+PEER_AS_ROOT=${CLIENT_DIR:-/run/stateful-mysql/client}/peer-as-root
+
+# peer_client HOST CLIENT-OPTIONS...: SQL from stdin on HOST's server.
+peer_client() {
+  local host=$1 input err rc user key
+  shift
+  input=$(cat)
+  err=$(mktemp)
+  while :; do
+    user=$REPL_USER key=replication-password
+    [ ! -f "$PEER_AS_ROOT" ] || user=root key=root-password
+    write_peer_cnf "$PEER_CLIENT_CNF" "$host" "$user" "$key"
+    rc=0
+    "$CLIENT" --defaults-extra-file="$PEER_CLIENT_CNF" "${CLIENT_QUIET[@]}" "$@" <<<"$input" 2>"$err" || rc=$?
+    if [ "$rc" -ne 0 ] && [ "$user" != root ] && grep -Eq 'ERROR (1227|1142)' "$err"; then
+      event "$host refuses $user status reads (a cluster made before it had them): asking peers as root"
+      touch "$PEER_AS_ROOT"
+      continue
+    fi
+    # Callers parse what a success prints, stderr often included.
+    [ "$rc" -eq 0 ] || cat "$err" >&2
+    rm -f "$err"
+    return "$rc"
+  done
 }
+
+# peer_sql HOST: SQL from stdin on HOST's server, tab-separated, no headers.
+peer_sql() { peer_client "$1" --batch --skip-column-names; }
 
 # peer_answers HOST SECONDS: HOST resolves and its server answers.
 peer_answers() {
@@ -300,12 +326,11 @@ own_transactions_sql() {
 peer_health() {
   local status words=SLAVE ro io sqlt ioe sqle lag out own
   [ "$REPLICA_WORDS" = replica ] && words=REPLICA
-  write_peer_cnf "$PEER_CLIENT_CNF" "$1"
   # Seen here: a pod's first connections, right after it starts, may be
   # refused by peers that serve everyone else; ask a few times.
   local try
   for try in 1 2 3; do
-    out=$(echo "SELECT @@GLOBAL.read_only, $(own_transactions_sql)" | sql "$PEER_CLIENT_CNF" 2>&1) && break
+    out=$(echo "SELECT @@GLOBAL.read_only, $(own_transactions_sql)" | peer_sql "$1" 2>&1) && break
     [ "$try" -lt 3 ] || {
       echo "does not answer: $(tr '\n' ' ' <<<"$out" | head -c 200)"
       return 1
@@ -317,7 +342,7 @@ peer_health() {
     echo "holds transactions of its own (written on it, not replicated): never a donor"
     return 1
   }
-  status=$(echo "SHOW $words STATUS" | "$CLIENT" --defaults-extra-file="$PEER_CLIENT_CNF" --vertical 2>/dev/null) || {
+  status=$(echo "SHOW $words STATUS" | peer_client "$1" --vertical 2>/dev/null) || {
     echo "cannot read its replica status"
     return 1
   }

@@ -147,3 +147,14 @@ def test_errant_gtids(variables, expected):
 ])
 def test_broken_reason(status, errant, expected):
     assert sql.broken_reason(status, errant) == expected
+
+
+@pytest.mark.parametrize("error, errno", [
+    (Exception(1198, "This operation cannot be performed as you have a running slave"), 1198),
+    (Exception("error 1198: as text"), None),
+    (Exception(), None),
+    (ValueError(), None),
+])
+def test_server_errno_is_the_servers_number_only(error, errno):
+    """credentials_rotate tells MariaDB's 1198 from other errors by it."""
+    assert sql.server_errno(error) == errno
