@@ -37,8 +37,7 @@ SQL
   ;;
 repl-write)
   cnf=$CLIENT_DIR/bench-repl.cnf
-  # (its chmod of the client directory fails in the main container: not ours, already 0700)
-  write_peer_cnf "$cnf" "$(pod_host 0)" "$REPL_USER" replication-password 2>/dev/null
+  write_peer_cnf "$cnf" "$(pod_host 0)" "$REPL_USER" replication-password
   out=$("$CLIENT" --defaults-extra-file="$cnf" -e "INSERT INTO bench.security VALUES (1)" 2>&1)
   rc=$?
   rm -f "$cnf"
