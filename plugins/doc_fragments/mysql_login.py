@@ -58,6 +58,10 @@ options:
         or for servers outside Kubernetes. The servers are O(hosts) when given,
         otherwise the pods' DNS names C(<name>-<ordinal>.<name>.<namespace>.svc.<cluster_domain>)
         for each replica the StatefulSet declares.
+      - Either way, when the Kubernetes API is used and Secret C(<name>-tls) exists, each server known as
+        a pod (every one through the port-forward or at its DNS name, an entry of O(hosts) whose name is
+        C(<name>-<ordinal>)) is reached over TLS, its certificate verified against that Secret's C(ca.crt)
+        and the name C(<pod>.<name>.<namespace>.svc).
     type: str
     default: port_forward
     choices: [port_forward, direct]
@@ -79,7 +83,10 @@ options:
         type: int
         default: 3306
       name:
-        description: Name reported for this server; defaults to C(<name>-<ordinal>).
+        description:
+          - Name reported for this server; defaults to C(<name>-<ordinal>).
+          - A pod's name (C(<name>-<ordinal>)) has the server's certificate checked for that pod when the cluster
+            CA is read (see O(connection)).
         type: str
   cluster_domain:
     description:

@@ -5,8 +5,10 @@
 
 ``port_forward`` gives PyMySQL a socket through the API server's port-forward
 (``kubernetes.stream.portforward``), so a kubeconfig is all a control node
-needs. ``direct`` opens plain TCP connections, for control nodes inside the
-pod network or servers outside Kubernetes (the integration tests).
+needs. ``direct`` opens TCP connections, for control nodes inside the pod
+network or servers outside Kubernetes (the integration tests). Either way, a
+server known as a pod of the StatefulSet is verified against the cluster CA
+and its pod's name when the CA is at hand (``cluster_tls``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import socket
 import time
 import traceback
 
@@ -38,13 +41,15 @@ class ConnectError(Exception):
 class Target(object):
     """One server: its reported name, ordinal, and how to reach it."""
 
-    def __init__(self, name, ordinal, host=None, port=MYSQL_PORT, pod=None, namespace=None):
+    def __init__(self, name, ordinal, host=None, port=MYSQL_PORT, pod=None, namespace=None, tls_name=None):
         self.name = name
         self.ordinal = ordinal
         self.host = host
         self.port = port
         self.pod = pod
         self.namespace = namespace
+        # The name its certificate is checked against (server_name), when known.
+        self.tls_name = tls_name or (server_name(pod, pod.rsplit("-", 1)[0], namespace) if pod and namespace else None)
 
     @property
     def expected_role(self):
@@ -67,8 +72,10 @@ def resolve_targets(params, replicas=None):
     if params.get("connection") == "direct" and params.get("hosts"):
         out = []
         for i, h in enumerate(params["hosts"]):
-            out.append(Target(h.get("name") or "%s-%d" % (name, i), i, host=h["host"],
-                              port=h.get("port") or MYSQL_PORT))
+            label = h.get("name") or "%s-%d" % (name, i)
+            # A server named as a pod of the StatefulSet is checked as that pod.
+            tls_name = server_name(label, name, namespace) if pod_ordinal(label, name) is not None else None
+            out.append(Target(label, i, host=h["host"], port=h.get("port") or MYSQL_PORT, tls_name=tls_name))
         return out
     if replicas is None:
         raise ValueError("the replica count is needed to list the pods")
@@ -201,7 +208,17 @@ def _connect(target, user, password, timeout, core_api, queries, database, tls=N
         raise ConnectError("the PyMySQL Python library is required")
     forward = None
     try:
-        if target.host:
+        if target.host and tls and target.tls_name:
+            # The address is dialled; the certificate is checked for the pod's name.
+            sock = socket.create_connection((target.host, target.port), timeout)
+            conn = pymysql.connections.Connection(host=target.tls_name, port=target.port, defer_connect=True,
+                                                  **dict(_pymysql_args(user, password, timeout, database), ssl=tls))
+            try:
+                conn.connect(sock=sock)
+            except Exception:
+                sock.close()
+                raise
+        elif target.host:
             conn = pymysql.connections.Connection(host=target.host, port=target.port,
                                                   **_pymysql_args(user, password, timeout, database))
         else:
@@ -212,7 +229,7 @@ def _connect(target, user, password, timeout, core_api, queries, database, tls=N
                                   target.pod, target.namespace, ports=str(target.port))
             sock = forward.socket(target.port)
             # The host is only the name TLS checks: the socket is the tunnel's.
-            host = server_name(target.pod, target.pod.rsplit("-", 1)[0], target.namespace) if tls else target.pod
+            host = target.tls_name if tls else target.pod
             extra = dict(ssl=tls) if tls else {}
             conn = pymysql.connections.Connection(host=host, port=target.port, defer_connect=True,
                                                   **dict(_pymysql_args(user, password, timeout, database), **extra))

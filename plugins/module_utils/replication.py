@@ -78,10 +78,11 @@ class Cluster(object):
             replicas = self.statefulset.spec.replicas if self.statefulset.spec.replicas is not None else 1
         self.targets = resolve_targets(p, replicas)
         self._conns = {}
-        # Through the port-forward, every server is verified against the
-        # cluster's CA and its pod's name.
+        # Every server known as a pod (through the port-forward, at its DNS
+        # name, or an address in hosts named as the pod) is verified against
+        # the cluster's CA and its pod's name.
         self.tls = None
-        if self.k8s is not None and not direct_hosts and p.get("connection") != "direct":
+        if self.k8s is not None:
             try:
                 self.tls = cluster_tls(self.k8s.core, p["name"], p["namespace"])
             except Exception as e:

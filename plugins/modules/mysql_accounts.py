@@ -100,6 +100,20 @@ options:
     description: Labels of O(applied_secret) when it is created.
     type: dict
     default: {}
+  root_host:
+    description:
+      - Root's TCP account made exactly C(root@<root_host>) on every server (C(root@localhost) stays): one
+        missing is created with the root password of O(credentials_secret) and all privileges (on MariaDB
+        without C(READ_ONLY ADMIN), so it cannot write on a replica), and every other C(root@<host>) is
+        dropped, the new one made first.
+      - Unset, root's accounts are left as they are.
+    type: str
+  replication_user:
+    description:
+      - With O(root_host), the cluster's replication user is also given what a new cluster grants it, so that
+        peers and the verify read need not log in as root. That is C(REPLICATION CLIENT) (MariaDB C(BINLOG
+        MONITOR, SLAVE MONITOR)) and C(SELECT) on C(stateful_verify).
+    type: str
   connect_timeout:
     description: Seconds for a server to answer.
     type: int
@@ -142,6 +156,8 @@ queries:
   elements: str
 """
 
+import re
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.stateful.mysql.plugins.module_utils.accounts import (
@@ -170,12 +186,17 @@ def argument_spec():
         credentials_secret=dict(type="str", no_log=False),
         applied_secret=dict(type="str", no_log=False),
         labels=dict(type="dict", default={}),
+        root_host=dict(type="str"),
+        replication_user=dict(type="str"),
         connect_timeout=dict(type="int", default=10),
     ))
 
 
 def check_input(p):
     """Every refusal that needs no server, before anything changes."""
+    host = p["root_host"]
+    if host is not None and (not host or host.lower() == "localhost" or "'" in host or "\\" in host):
+        raise AccountError("root_host %r: a host pattern other than localhost (root@localhost stays as it is)" % host)
     reserved = set(p["reserved_users"]) | set(SYSTEM_USERS)
     for db in p["databases"]:
         if not IDENT.match(db) or db in SYSTEM_DATABASES:
@@ -245,6 +266,51 @@ def plan_user(conn, user, password, applied):
     return out, what
 
 
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def replication_reads(is_mariadb):
+    """What a new cluster grants its replication user besides REPLICATION SLAVE (init.sh create_users)."""
+    return ("BINLOG MONITOR", "SLAVE MONITOR") if is_mariadb else ("REPLICATION CLIENT",)
+
+
+def missing_reads(grants, is_mariadb):
+    """The replication_reads privileges (and SELECT on stateful_verify) absent from SHOW GRANTS lines."""
+    text = " ".join(_text(g) for g in grants).upper().replace("REPLICA MONITOR", "SLAVE MONITOR")
+    missing = [priv for priv in replication_reads(is_mariadb) if priv not in text]
+    verify = any(re.match(r"^GRANT .*\bSELECT\b.* ON `?STATEFUL_VERIFY`?\.\* TO ", _text(g).upper()) for g in grants)
+    return missing, not verify
+
+
+def plan_cluster_accounts(conn, root_host, root_password, repl_user):
+    """``(statements, what)``: root's TCP account exactly root@root_host (the
+    new one first), and the replication user's reads (see the options)."""
+    mariadb = conn.dialect.server.is_mariadb
+    hosts = [_text(r["Host"]) for r in conn.query("SELECT Host FROM mysql.user WHERE User = 'root'")]
+    out, what = [], []
+    if root_host not in hosts:
+        out += [("CREATE USER %s@%s IDENTIFIED BY %s", ("root", root_host, root_password)),
+                ("GRANT ALL PRIVILEGES ON *.* TO %s@%s WITH GRANT OPTION", ("root", root_host))]
+        if mariadb:
+            out.append(("REVOKE READ_ONLY ADMIN ON *.* FROM %s@%s", ("root", root_host)))
+        what.append("root@%s created" % root_host)
+    for host in hosts:
+        if host not in ("localhost", root_host):
+            out.append(("DROP USER %s@%s", ("root", host)))
+            what.append("root@%s dropped" % host)
+    if repl_user:
+        grants = [list(r.values())[0] for r in conn.query("SHOW GRANTS FOR %s@%s", (repl_user, "%"))]
+        missing, verify = missing_reads(grants, mariadb)
+        if missing:
+            out.append(("GRANT %s ON *.* TO %%s@%%s" % ", ".join(replication_reads(mariadb)), (repl_user, "%")))
+            what.append("%s@%% may read replica status" % repl_user)
+        if verify:
+            out.append(("GRANT SELECT ON `stateful_verify`.* TO %s@%s", (repl_user, "%")))
+            what.append("%s@%% may read stateful_verify" % repl_user)
+    return out, what
+
+
 def run(module, acc):
     p = module.params
     check_input(p)
@@ -267,6 +333,9 @@ def run(module, acc):
     for pod in pods:
         conn = acc.connection(pod, [root])
         statements = []
+        if p["root_host"]:
+            statements, what = plan_cluster_accounts(conn, p["root_host"], root, p["replication_user"])
+            result["changes"] += ["%s %s" % (pod, w) for w in what]
         for user in p["users"]:
             planned, what = plan_user(conn, user, passwords.get(user["name"]), applied)
             statements += planned

@@ -421,3 +421,31 @@ class SecretWatcher:
                     self._busy.add(key)
                 threading.Thread(target=self._sample, args=key, daemon=True).start()
             self._stop.wait(1)
+
+
+# From a pod, over TCP to HOST: the client's exit status and output (errors
+# included). MODE tls asks for TLS (unverified: the account and transport are
+# under test), plain refuses it.
+TCP_LOGIN = r"""
+. /etc/stateful-mysql/scripts/lib.sh
+set +e
+host=$1 mode=$2
+if [ "$FLAVOR" = mariadb ]; then
+  if [ "$mode" = plain ]; then tls=(--skip-ssl); else tls=(--ssl --skip-ssl-verify-server-cert); fi
+else
+  if [ "$mode" = plain ]; then tls=(--ssl-mode=DISABLED --get-server-public-key); else tls=(--ssl-mode=REQUIRED); fi
+fi
+out=$("$CLIENT" --defaults-extra-file=/run/stateful-mysql/client/root.cnf --host="$host" --protocol=TCP "${tls[@]}" \
+  -N -B -e "SELECT CURRENT_USER(); SHOW SESSION STATUS LIKE 'Ssl_version'" 2>&1)
+echo "rc=$?"
+echo "$out"
+"""
+
+
+def tcp_login(c, pod, host, mode):
+    """Root's login from POD over TCP to HOST, with its password (root.cnf):
+    (client exit status, what it printed)."""
+    rc, out, err = c.exec(pod, ["bash", "-c", TCP_LOGIN, "login", host, mode])
+    assert rc == 0, err
+    first, rest = out.partition("\n")[::2]
+    return int(first.split("=")[1]), rest.strip()

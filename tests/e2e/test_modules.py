@@ -376,3 +376,32 @@ def test_verify_on_deployed_cluster(deployed_cluster):
         assert all(w["user"] == "login" for w in result["writes_refused"])
     for password in PASSWORDS.values():
         assert password not in result["_output"]
+
+
+def test_direct_connections_verify_each_server_against_the_cluster_ca(deployed_cluster):
+    """connection: direct from a control node in the pod network (this node
+    routes pod addresses), the servers listed by address and named as their
+    pods: each is reached over TLS, verified against ca.crt of <name>-tls and
+    its pod's name. Another CA there, and the module cannot connect."""
+    c = deployed_cluster
+    args, _flavor = _cluster_args(c)
+    pods = sorted(c.pods(), key=lambda p: p.metadata.name)
+    direct = dict(args, connection="direct", hosts=[{"name": p.metadata.name, "host": p.status.pod_ip} for p in pods])
+    result = run_module("replication_status", direct)
+    assert not result.get("failed"), result.get("msg")
+    assert [s["name"] for s in result["servers"]] == [p.metadata.name for p in pods]
+    assert all(s["reachable"] and s["healthy"] for s in result["servers"]), result["servers"]
+    core = api()[0]
+    secret = "%s-tls" % c.name
+    kept = core.read_namespaced_secret(secret, c.namespace).data["ca.crt"]
+    foreign = subprocess.run(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout /dev/null -days 1 "
+        "-subj /CN=foreign-ca -addext keyUsage=critical,keyCertSign 2>/dev/null",
+        shell=True, capture_output=True, text=True, check=True).stdout
+    core.patch_namespaced_secret(secret, c.namespace, {"data": {"ca.crt": base64.b64encode(foreign.encode()).decode()}})
+    try:
+        result = run_module("replication_status", direct)
+    finally:
+        core.patch_namespaced_secret(secret, c.namespace, {"data": {"ca.crt": kept}})
+    for server in result["servers"]:
+        assert not server["reachable"] and "certificate verify failed" in " ".join(server["problems"]).lower(), server

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from kube import (PREFIX, ROOT, Cluster, checksums_equal, count, delete_namespace, deploy_args, run_playbook, scale,
-                  wait_claims, write_rows)
+                  tcp_login, wait_claims, write_rows)
 
 FLAVORS = [("mysql", "9.7"), ("mariadb", "11.8")]
 STATE = "/var/lib/mysql/.stateful-mysql"
@@ -180,32 +180,6 @@ def test_replica_stopped_on_1236_is_named_then_recopied_by_the_role(cluster):
     assert count(events, "re-copy: re-copy requested: binlogs_purged") == 1, events
     assert copies(events) == before + 1, events
     checksums_equal(c, 3)
-
-
-# From a pod, over TCP to HOST: the client's exit status and output (errors
-# included). MODE tls asks for TLS (unverified: the account and transport are
-# under test), plain refuses it.
-TCP_LOGIN = r"""
-. /etc/stateful-mysql/scripts/lib.sh
-set +e
-host=$1 mode=$2
-if [ "$FLAVOR" = mariadb ]; then
-  if [ "$mode" = plain ]; then tls=(--skip-ssl); else tls=(--ssl --skip-ssl-verify-server-cert); fi
-else
-  if [ "$mode" = plain ]; then tls=(--ssl-mode=DISABLED --get-server-public-key); else tls=(--ssl-mode=REQUIRED); fi
-fi
-out=$("$CLIENT" --defaults-extra-file=/run/stateful-mysql/client/root.cnf --host="$host" --protocol=TCP "${tls[@]}" \
-  -N -B -e "SELECT CURRENT_USER(); SHOW SESSION STATUS LIKE 'Ssl_version'" 2>&1)
-echo "rc=$?"
-echo "$out"
-"""
-
-
-def tcp_login(c, pod, host, mode):
-    rc, out, err = c.exec(pod, ["bash", "-c", TCP_LOGIN, "login", host, mode])
-    assert rc == 0, err
-    first, rest = out.partition("\n")[::2]
-    return int(first.split("=")[1]), rest.strip()
 
 
 def test_root_only_from_inside_its_pod_and_tls_for_every_tcp_client(cluster):

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from kube import PASSWORDS, ROOT, io_state, replicating, run_playbook, sql_state, wait_until, words
+from kube import PASSWORDS, ROOT, io_state, replicating, run_playbook, sql_state, tcp_login, wait_until, words
 
 LIB = "source /etc/stateful-mysql/scripts/lib.sh; set +e; "
 SECRET_KEYS = {
@@ -266,3 +266,44 @@ def test_a_cluster_made_before_the_status_grants_is_asked_as_root(deployed_clust
         _accounts_everywhere(c, "GRANT %s ON *.* TO 'repl'@'%%'; GRANT SELECT ON stateful_verify.* TO 'repl'@'%%'"
                              % grants)
         c.sh(last, "rm -f /run/stateful-mysql/client/peer-as-root")
+
+
+@pytest.mark.full_tier
+def test_root_host_moved_on_a_live_cluster_and_back(deployed_cluster):
+    """mysql_cluster_root_host changed on a live cluster made before this
+    version (root@'%', the replication user without its status grants):
+    site.yml moves root to 127.0.0.1 on every server with no pod replaced and
+    grants the replication user its reads; root from another pod is then
+    refused, from its own pod taken; verify.yml reads as the replication
+    user; the next run changes nothing; moved back to %, root from another
+    pod logs in again."""
+    c = deployed_cluster
+    site = os.path.join(ROOT, "site.yml")
+    pods = dict((p.metadata.name, p.metadata.uid) for p in c.pods())
+    grants = STATUS_GRANTS[c.flavor]
+    _accounts_everywhere(c, "REVOKE %s ON *.* FROM 'repl'@'%%'; REVOKE SELECT ON stateful_verify.* FROM 'repl'@'%%'"
+                         % grants)
+    try:
+        out, recap = run_playbook(site, *c.deploy_args, "-e", "mysql_cluster_root_host=127.0.0.1")
+        text = " ".join(out.split())
+        assert recap["failed"] == 0 and recap["changed"] >= 1, out[-3000:]
+        assert "root@% is now root@127.0.0.1 on every server" in text, text[-3000:]
+        for i, pod in enumerate(sorted(pods)):
+            other = sorted(pods)[(i + 1) % len(pods)]
+            rc, got = tcp_login(c, other, "%s.%s.%s.svc" % (pod, c.name, c.namespace), "tls")
+            assert rc != 0 and re.search(r"ERROR (1045|1130)", got), "root from %s to %s: %s" % (other, pod, got)
+            rc, got = tcp_login(c, pod, "127.0.0.1", "tls")
+            assert rc == 0 and got.startswith("root@127.0.0.1"), "root in %s: %s" % (pod, got)
+            held = c.sql(pod, "SHOW GRANTS FOR 'repl'@'%'")
+            assert "stateful_verify" in held and grants.split(",")[0] in held, "%s: %s" % (pod, held)
+        assert dict((p.metadata.name, p.metadata.uid) for p in c.pods()) == pods, "a pod was replaced"
+        out, recap = run_playbook(site, *c.deploy_args, "-e", "mysql_cluster_root_host=127.0.0.1")
+        assert recap["changed"] == 0, out[-3000:]
+        out, recap = run_playbook(os.path.join(ROOT, "verify.yml"), *c.deploy_args)
+        assert recap["failed"] == 0 and "read back through %s-read as repl from:" % c.name in out, out[-3000:]
+    finally:
+        out, recap = run_playbook(site, *c.deploy_args)
+        assert "root@127.0.0.1 is now root@% on every server" in " ".join(out.split()), out[-3000:]
+    rc, got = tcp_login(c, c.pod(1), "%s.%s.%s.svc" % (c.pod(0), c.name, c.namespace), "tls")
+    assert rc == 0 and got.startswith("root@%"), got
+    assert dict((p.metadata.name, p.metadata.uid) for p in c.pods()) == pods, "a pod was replaced"

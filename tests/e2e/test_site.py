@@ -202,7 +202,6 @@ REFUSALS = [
     ("other-flavor", ("mysql-9.7", "mariadb-11.8"), lambda c: OTHER[c.flavor], "mysql_cluster_flavor is '"),
     ("downgrade", ("mysql-9.7",), {"mysql_cluster_version": "8.4"}, "mysql_cluster_version '8.4' is older than '9.7'"),
     ("downgrade", ("mariadb-11.8",), {"mysql_cluster_version": "10.11"}, "mysql_cluster_version '10.11' is older than '11.8'"),
-    ("root-host", ("mysql-9.7",), {"mysql_cluster_root_host": "127.0.0.1"}, "mysql_cluster_root_host is '127.0.0.1', but"),
     ("replication-user", ("mysql-9.7",), {"mysql_cluster_replication_user": "repl2"}, "mysql_cluster_replication_user is 'repl2', but"),
     ("donor-user", ("mariadb-11.8",), {"mysql_cluster_donor_user": "donor2"}, "mysql_cluster_donor_user is 'donor2', but"),
     ("storage-size", ("mysql-9.7",), {"mysql_cluster_storage_size": "2Gi"}, "mysql_cluster_storage_size '2Gi'"),

@@ -41,11 +41,11 @@ def test_grants_change_only_when_they_differ():
     assert ac.grant_statements("shop", "%", wanted, {}) == [("GRANT INSERT, SELECT ON `shop`.* TO %s@%s", ("shop", "%"))]
 
 
-def _params(users, databases=()):
+def _params(users, databases=(), root_host=None):
     base = dict(name=None, host="%", password_secret="s", password_key="password", privileges=[], require_ssl=True,
                 state="present")
     return {"reserved_users": ["root", "repl", "donor"], "databases": list(databases),
-            "users": [dict(base, **u) for u in users]}
+            "users": [dict(base, **u) for u in users], "root_host": root_host}
 
 
 @pytest.mark.parametrize("users, databases, words", [
@@ -60,3 +60,32 @@ def test_the_module_refuses_before_any_server_is_asked(users, databases, words):
     from ansible_collections.stateful.mysql.plugins.modules.mysql_accounts import check_input
     with pytest.raises(ac.AccountError, match=words):
         check_input(_params(users, databases))
+
+
+@pytest.mark.parametrize("root_host", ["", "localhost", "LocalHost", "a'b"])
+def test_a_root_host_that_is_not_a_pattern_or_is_localhost_is_refused(root_host):
+    from ansible_collections.stateful.mysql.plugins.modules.mysql_accounts import check_input
+    with pytest.raises(ac.AccountError, match="root_host"):
+        check_input(_params([], root_host=root_host))
+
+
+# SHOW GRANTS FOR repl@'%' as each flavor prints it: a cluster made before
+# the replication user's reads, and one made after.
+OLD = {"mysql": ["GRANT REPLICATION SLAVE ON *.* TO `repl`@`%`"],
+       "mariadb": ["GRANT REPLICATION SLAVE ON *.* TO `repl`@`%` IDENTIFIED BY PASSWORD '*AB' REQUIRE SSL"]}
+NEW = {"mysql": ["GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO `repl`@`%`",
+                 "GRANT SELECT ON `stateful_verify`.* TO `repl`@`%`"],
+       "mariadb": ["GRANT REPLICATION SLAVE, BINLOG MONITOR, SLAVE MONITOR ON *.* TO `repl`@`%` IDENTIFIED BY "
+                   "PASSWORD '*AB' REQUIRE SSL", "GRANT SELECT ON `stateful_verify`.* TO `repl`@`%`"]}
+
+
+@pytest.mark.parametrize("flavor", ["mysql", "mariadb"])
+def test_the_replication_users_missing_reads_are_named(flavor):
+    from ansible_collections.stateful.mysql.plugins.modules.mysql_accounts import missing_reads, replication_reads
+    mariadb = flavor == "mariadb"
+    assert missing_reads(OLD[flavor], mariadb) == (list(replication_reads(mariadb)), True)
+    assert missing_reads(NEW[flavor], mariadb) == ([], False)
+    # MariaDB may print the newer alias.
+    assert missing_reads([g.replace("SLAVE MONITOR", "REPLICA MONITOR") for g in NEW[flavor]], mariadb) == ([], False)
+    # SELECT on another schema is not the verify read.
+    assert missing_reads(NEW[flavor][:1] + ["GRANT SELECT ON `shop`.* TO `repl`@`%`"], mariadb)[1] is True
