@@ -102,7 +102,7 @@ options:
     default: {}
   root_host:
     description:
-      - Root's TCP account made exactly C(root@<root_host>) on every server (C(root@localhost) stays): one
+      - Root's TCP account made exactly C(root@<root_host>) on every server (C(root@localhost) stays). One
         missing is created with the root password of O(credentials_secret) and all privileges (on MariaDB
         without C(READ_ONLY ADMIN), so it cannot write on a replica), and every other C(root@<host>) is
         dropped, the new one made first.
