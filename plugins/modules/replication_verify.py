@@ -244,7 +244,10 @@ named=
 if openssl x509 -in "$tls/tls.crt" -noout -ext subjectAltName 2>/dev/null | tr ', ' '\n\n' | grep -qx "DNS:$1"; then
   named=1
 fi
-if [ "$client" = mariadb ]; then
+if [ ! -f "$tls/ca.crt" ]; then
+  # A server the role did not make (no cluster CA in the pod): the client's defaults.
+  [ "$client" != mariadb ] || set -- "$@" --skip-ssl-verify-server-cert
+elif [ "$client" = mariadb ]; then
   set -- "$@" --ssl --ssl-ca="$tls/ca.crt"
   if [ -n "$named" ]; then set -- "$@" --ssl-verify-server-cert; else set -- "$@" --skip-ssl-verify-server-cert; fi
 else

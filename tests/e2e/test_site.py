@@ -389,9 +389,11 @@ def test_restarts_never_copy_or_repoint_again(deployed_cluster):
     for pod in replicas(c):
         events = c.events(pod)
         copies = count(events, "clone started") + count(events, "backup stream started")
-        assert copies == 1, events
-        assert count(events, "CHANGE:") == 1, events
-        assert count(events, "done-marker written") == 1, events
+        # A re-copy a test asked for (test_security.py's older-cluster drill) is one more.
+        asked = count(events, "re-copy: re-copy requested")
+        assert copies == 1 + asked, events
+        assert count(events, "CHANGE:") == 1 + asked, events
+        assert count(events, "done-marker written") == 1 + asked, events
         st = c.replica_status(pod)
         assert st.get("Replica_SQL_Running", st.get("Slave_SQL_Running")) == "Yes"
     # The servers themselves: same data (no second copy), one source each.
