@@ -83,11 +83,13 @@ options:
   read_user:
     description:
       - With O(connection=port_forward), the account the read check logs in as from the pod, over TLS.
-        The role passes the cluster's replication user, which may read O(schema), so root need not be
-        reachable from other pods.
-      - A server that refuses it the read (a cluster made before that grant) is read as the login user.
-      - Unset, the login user.
+        A cluster the C(stateful.mysql.mysql_cluster) role made lets its replication user (C(repl) unless
+        renamed) read O(schema), so root need not be reachable from other pods; the role passes its name.
+      - When that account cannot read (none of that name, 1045; no grant, 1142 or 1044, as on a cluster made
+        before that grant; or no O(read_password_secret_key) in the Secret), the read is made as the login user,
+        and a failure then names both refusals.
     type: str
+    default: repl
   read_password_secret_key:
     description:
       - Key of the O(read_user)'s password in the login password Secret.
@@ -268,7 +270,7 @@ def argument_spec():
         read_service=dict(type="str"),
         read_port=dict(type="int", default=3306),
         read_from_pod=dict(type="str"),
-        read_user=dict(type="str"),
+        read_user=dict(type="str", default="repl"),
         read_password_secret_key=dict(type="str", default="replication-password", no_log=False),
         read_host=dict(type="str"),
         check_writes_refused=dict(type="bool", default=True),
@@ -290,6 +292,8 @@ class Verify(object):
         self.replicas = cluster.targets[1:]
         self.result["primary"] = self.primary.name
         self._read_password = None
+        # Why the read user could not read (then the login user reads).
+        self._read_refused = None
 
     def fail(self, msg):
         self.module.fail_json(msg=msg, **self.result)
@@ -407,9 +411,10 @@ class Verify(object):
             conn.close()
 
     def _read_login(self):
-        """The account and password of the in-pod read: the read user's, from the login Secret."""
+        """The account and password of the in-pod read: the read user's, from
+        the login Secret, until it could not read (then the login user's)."""
         p = self.p
-        if not p["read_user"] or self.result.get("read_user") == p["login_user"]:
+        if not p["read_user"] or p["read_user"] == p["login_user"] or self._read_refused:
             return p["login_user"], self.cluster.password
         if self._read_password is None:
             secret = p["login_password_secret"] or "%s-credentials" % p["name"]
@@ -417,7 +422,8 @@ class Verify(object):
                 self._read_password = self.cluster.k8s.read_secret_value(secret, p["namespace"],
                                                                          p["read_password_secret_key"])
             except K8sError as e:
-                raise ConnectError(str(e))
+                self._read_refused = str(e)
+                return p["login_user"], self.cluster.password
             self.module.no_log_values.add(self._read_password)
         return p["read_user"], self._read_password
 
@@ -430,15 +436,18 @@ class Verify(object):
             rc, out, err = exec_in_pod(self.cluster.core_api, pod, p["namespace"], argv,
                                        stdin_data=option_file(user, password),
                                        timeout=p["connect_timeout"] + 30)
-            # 1142/1044: a cluster made before the read user could read the
-            # schema; it still has the remote root account (root's only host then).
-            if rc != 0 and user != p["login_user"] and re.search(r"ERROR (1142|1044)", err or ""):
-                self.result["read_user"] = p["login_user"]
+            # 1045: no such account (a server the role did not make); 1142/1044:
+            # a cluster made before the read user could read the schema, which
+            # still has the remote root account (root's only host then).
+            if rc != 0 and user != p["login_user"] and re.search(r"ERROR (1045|1142|1044)", err or ""):
+                self._read_refused = "as %s: %s" % (user, (err or out).strip()[-200:])
                 continue
-            self.result.setdefault("read_user", user)
+            self.result["read_user"] = user
             break
         if rc != 0:
-            raise ConnectError("client in pod %s exited %s: %s" % (pod, rc, (err or out).strip()[-300:]))
+            raise ConnectError("client in pod %s exited %s: %s%s" % (
+                pod, rc, (err or out).strip()[-300:],
+                " (as %s; before that %s)" % (user, self._read_refused) if self._read_refused else ""))
         lines = [ln for ln in out.splitlines() if ln.strip()]
         if not lines:
             raise ConnectError("client in pod %s printed nothing" % pod)
