@@ -265,7 +265,6 @@ def test_a_cluster_made_before_the_status_grants_is_asked_as_root(deployed_clust
     finally:
         _accounts_everywhere(c, "GRANT %s ON *.* TO 'repl'@'%%'; GRANT SELECT ON stateful_verify.* TO 'repl'@'%%'"
                              % grants)
-        c.sh(last, "rm -f /run/stateful-mysql/client/peer-as-root")
 
 
 @pytest.mark.full_tier

@@ -27,9 +27,10 @@ STREAM_IDLE_SECONDS=${STREAM_IDLE_SECONDS:-60}
 
 # Who peers are asked as: the replication user. A cluster made before it got
 # its status grants refuses it those reads (1227, 1142); such a cluster has
-# root@'%' (root's only host then), so from then on this pod asks as root
-# (the flag outlives the subshells peer_client runs in).
-PEER_AS_ROOT=${CLIENT_DIR:-/run/stateful-mysql/client}/peer-as-root
+# root@'%' (root's only host then), so the rest of this run asks as root. A
+# file, as peer_client runs in subshells; named for this run only, so that a
+# later start (root moved since, the grants given) asks as the user again.
+PEER_AS_ROOT=$(mktemp -u "${TMPDIR:-/tmp}/peer-as-root.XXXXXX")
 
 # peer_client HOST CLIENT-OPTIONS...: SQL from stdin on HOST's server.
 peer_client() {
