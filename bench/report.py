@@ -37,6 +37,9 @@ PLANNED = [
     ("secrets_vvv", "no secret in ansible-playbook -vvv output (site.yml rerun)"),
     ("security", "no secret in containers' /proc/*/cmdline; 0 bytes to a client without credentials; "
                  "replicas and replication user cannot write"),
+    ("roll", "site.yml version 10.11 -> 11.8: wall time, longest write gap, nothing lost"),
+    ("roll", "site.yml configuration change: wall time, longest write gap, nothing lost"),
+    ("roll", "StatefulSet controller alone, template change: wall time, longest write gap, nothing lost"),
 ]
 
 

@@ -15,7 +15,7 @@ E2E_SHARED := tests/e2e/test_budget.py tests/e2e/test_day2.py tests/e2e/test_mod
               tests/e2e/test_primary_recovery.py tests/e2e/test_security.py tests/e2e/test_site.py
 E2E_OWN    := tests/e2e/test_network_policy.py tests/e2e/test_returning.py tests/e2e/test_primary_away.py \
               tests/e2e/test_data_safety.py tests/e2e/test_secret_lifecycle.py \
-              tests/e2e/test_restricted.py
+              tests/e2e/test_restricted.py tests/e2e/test_upgrade.py
 E2E_PYTEST := KUBECONFIG=$(LOCAL_KUBECONFIG) STATEFUL_MYSQL_REQUIRE_CLUSTER=1 \
               $(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 -rfE
 

@@ -449,3 +449,79 @@ def tcp_login(c, pod, host, mode):
     assert rc == 0, err
     first, rest = out.partition("\n")[::2]
     return int(first.split("=")[1]), rest.strip()
+
+
+class AckedWriter:
+    """Writes numbered rows into e2e.acked on the primary (its pod IP, found
+    again after each failure), from the host as root over TLS with the
+    password read from the Secret (in this process only), and keeps the ids
+    the server acknowledged and when; the longest time between two
+    acknowledgements is what a writer saw of a restart. With read_service,
+    also samples the Ready endpoints of <name>-read every half second."""
+
+    def __init__(self, c, read_service=True):
+        import base64
+        self.c = c
+        data = c.core.read_namespaced_secret(c.name + "-credentials", c.namespace).data
+        self.password = base64.b64decode(data["root-password"]).decode()
+        self.acked, self.times, self.failed, self.ready_endpoints = [], [], 0, []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._write, daemon=True)]
+        if read_service:
+            self.threads.append(threading.Thread(target=self._endpoints, daemon=True))
+        c.sql(c.pod(0), "CREATE DATABASE IF NOT EXISTS e2e; "
+                        "CREATE TABLE IF NOT EXISTS e2e.acked (id INT PRIMARY KEY, at DOUBLE)")
+
+    def connect(self):
+        import pymysql
+        ip = self.c.core.read_namespaced_pod(self.c.pod(0), self.c.namespace).status.pod_ip
+        return pymysql.connect(host=ip, port=3306, user="root", password=self.password, autocommit=True,
+                               connect_timeout=3, read_timeout=10, write_timeout=10,
+                               ssl={"check_hostname": False})
+
+    def _write(self):
+        conn, i = None, 0
+        while not self.stop.is_set():
+            try:
+                conn = conn or self.connect()
+                at = time.time()
+                conn.cursor().execute("INSERT INTO e2e.acked (id, at) VALUES (%s, %s)", (i + 1, at))
+                i += 1
+                self.acked.append(i)
+                self.times.append(time.monotonic())
+                time.sleep(0.02)
+            except Exception:  # noqa: BLE001 - the primary restarting: not acknowledged, try again
+                self.failed += 1
+                conn = None
+                time.sleep(0.2)
+
+    def _endpoints(self):
+        discovery = client.DiscoveryV1Api(config.new_client_from_config(config_file=KUBECONFIG))
+        sel = "kubernetes.io/service-name=%s-read" % self.c.name
+        while not self.stop.is_set():
+            try:
+                slices = discovery.list_namespaced_endpoint_slice(self.c.namespace, label_selector=sel).items
+                self.ready_endpoints.append(sum(1 for s in slices for e in s.endpoints or []
+                                                if e.conditions is not None and e.conditions.ready))
+            except Exception:  # noqa: BLE001 - the API busy: no sample
+                pass
+            self.stop.wait(0.5)
+
+    def longest_gap(self):
+        """Seconds, the longest time between two acknowledged writes."""
+        return max((b - a for a, b in zip(self.times, self.times[1:])), default=0.0)
+
+    def missing_on(self, pod):
+        """Acknowledged ids that pod lacks."""
+        have = set(int(x) for x in self.c.sql(pod, "SELECT id FROM e2e.acked").split())
+        return sorted(set(self.acked) - have)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)

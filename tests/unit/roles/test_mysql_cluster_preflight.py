@@ -22,7 +22,7 @@ PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 def test_preflight(tmp_path, case):
     live = TABLE["live"]
     # What the cluster_live lookup returns (its task is before --start-at-task).
-    read = dict(namespace=True, statefulset=live["statefulset"], config={"cluster.env": live["env"]}, state=None,
+    read = dict(namespace=True, statefulset=live["statefulset"], config={"cluster.env": case.get("env", live["env"])}, state=None,
                 claims=[], secrets={"mysql-credentials": {"root-password": "eA=="}, "mysql-tls": {"ca.crt": "eA=="}},
                 pdb=False, network_policy=False, primary_ready=False)
     # Secrets that are gone (null, as the lookup gives a missing one).

@@ -302,7 +302,9 @@ copy_by_stream() {
   else
     tried=("${DONORS[@]}")
     # The primary, last, when the replicas' streams all fail.
-    [[ " ${tried[*]} " == *" $PRIMARY_HOST "* ]] || [ -n "${DONOR_MUST_HOLD:-}" ] || tried+=("$PRIMARY_HOST")
+    if [[ " ${tried[*]} " != *" $PRIMARY_HOST "* ]] && [ -z "${DONOR_MUST_HOLD:-}" ] && version_differs "$PRIMARY_HOST" >/dev/null; then
+      tried+=("$PRIMARY_HOST")
+    fi
   fi
   for COPY_DONOR in "${tried[@]}"; do
     wipe_datadir
@@ -379,6 +381,7 @@ copy_replica() {
   if [ -z "${DONORS_CHOSEN:-}" ]; then
     wait_for_primary_dns
     find_donors
+    wait_for_donor_version
   fi
   log "donors, in the order asked: ${DONORS[*]}"
   case $COPY_METHOD in
@@ -388,6 +391,94 @@ copy_replica() {
   esac
   point_at_primary
   stop_temp_server "$ROOT_CNF"
+}
+
+# wait_for_donor_version: in the middle of a roll to another server version
+# no peer may run this pod's version yet (the primary rolls last): wait for
+# one, saying so once, rather than copy across versions or crash-loop.
+wait_for_donor_version() {
+  local since=$SECONDS said=
+  while [ "${#DONORS[@]}" -eq 0 ]; do
+    [ $((SECONDS - since)) -lt "$DONOR_WAIT" ] ||
+      die "no donor runs server $LOCAL_VERSION after ${DONOR_WAIT}s:$NO_DONOR_WHY"
+    if [ -z "$said" ]; then
+      event "waiting for a donor on server $LOCAL_VERSION (a copy needs donor and recipient on one version):$NO_DONOR_WHY"
+      said=1
+    fi
+    sleep "$DONOR_VERSION_RETRY_SECONDS"
+    find_donors
+  done
+  [ -z "$said" ] || event "donor on server $LOCAL_VERSION found after $((SECONDS - since))s: ${DONORS[*]}"
+}
+DONOR_VERSION_RETRY_SECONDS=${DONOR_VERSION_RETRY_SECONDS:-5}
+
+# data_version: the server version that last ran this datadir: the volume's
+# record (record_version), else MariaDB's own upgrade info; empty when neither.
+data_version() {
+  local f
+  for f in "$STATE_DIR/server-version" "$DATADIR/mariadb_upgrade_info" "$DATADIR/mysql_upgrade_info"; do
+    [ -s "$f" ] || continue
+    grep -oE '^[0-9]+[.][0-9]+[.][0-9]+' "$f" | head -n 1 && return 0
+  done
+  return 0
+}
+record_version() { printf '%s\n' "$LOCAL_VERSION" >"$STATE_DIR/server-version"; }
+
+# upgrade_datadir: the flavor's upgrade step, once, when this image's server
+# is newer than the one that last ran the datadir, on a private server before
+# the real one starts (the pod is not Ready meanwhile). MariaDB: mariadb-upgrade
+# (not binary-logged, its default: no transaction of its own on a replica).
+# MySQL upgrades itself at start (upgrade=AUTO): its error log says so.
+upgrade_datadir() {
+  local have out tool log_file=$TMPDIR/upgrade.log
+  [ -n "$LOCAL_VERSION" ] || die "cannot read the server version of this image ($MYSQLD --version)"
+  have=$(data_version)
+  [ "$have" != "$LOCAL_VERSION" ] || return 0
+  if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$have" "$LOCAL_VERSION" | sort -V | tail -n 1)" = "$have" ]; then
+    die "this volume's data was last run by server $have, newer than this image's $LOCAL_VERSION: an older server cannot read it. Run this pod on a $have image again (mysql_cluster_version, mysql_cluster_image); nothing was changed"
+  fi
+  if [ -z "$have" ] && [ "$FLAVOR" != mariadb ]; then
+    # Made before versions were recorded: the server checks its data itself.
+    record_version
+    return 0
+  fi
+  event "upgrade: data of server ${have:-unrecorded}, this image runs $LOCAL_VERSION: upgrade step started"
+  if [ "$FLAVOR" = mariadb ]; then
+    start_temp_server --skip-networking --skip-slave-start
+    tool=$(command -v mariadb-upgrade || command -v mysql_upgrade) || die "no mariadb-upgrade in the image"
+    # mariadb-upgrade hands its password on to the clients it runs, and
+    # mangles one with quotes or backslashes (root's may hold any): it runs
+    # as an account of this temporary server alone (no network, the pod's
+    # own socket), with a throw-away password, dropped afterwards; neither
+    # account statement is binary-logged.
+    local pass
+    pass=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    sql "$ROOT_CNF" <<SQL
+SET SESSION sql_log_bin = 0;
+CREATE OR REPLACE USER 'stateful_upgrade'@'localhost' IDENTIFIED BY '$pass';
+GRANT ALL PRIVILEGES ON *.* TO 'stateful_upgrade'@'localhost' WITH GRANT OPTION;
+SQL
+    (
+      umask 077
+      printf '[client]\nuser=stateful_upgrade\npassword=%s\nsocket=%s\n' "$pass" "$TEMP_SOCKET" >"$CLIENT_DIR/upgrade.cnf"
+    )
+    out=$("$tool" --defaults-extra-file="$CLIENT_DIR/upgrade.cnf" 2>&1) || {
+      rm -f "$CLIENT_DIR/upgrade.cnf"
+      die "mariadb-upgrade failed: $(tail -n 5 <<<"$out" | tr '\n' ' ')"
+    }
+    rm -f "$CLIENT_DIR/upgrade.cnf"
+    echo "SET SESSION sql_log_bin = 0; DROP USER 'stateful_upgrade'@'localhost';" | sql "$ROOT_CNF"
+    stop_temp_server "$ROOT_CNF"
+    event "upgrade: mariadb-upgrade from ${have:-unrecorded} to $LOCAL_VERSION done"
+  else
+    start_temp_server --skip-networking --skip-replica-start --log-error="$log_file"
+    stop_temp_server "$ROOT_CNF"
+    cat "$log_file" >&2
+    out=$(grep -oE "Server upgrade from '[0-9]+' to '[0-9]+' completed" "$log_file" | tail -n 1 || true)
+    event "upgrade: MySQL's own upgrade at start from $have to $LOCAL_VERSION: ${out:-no upgrade reported in its log}"
+  fi
+  rm -f "$log_file"
+  record_version
 }
 
 cluster_state() { cat "$CLUSTER_STATE/$1" 2>/dev/null || true; }
@@ -588,6 +679,7 @@ place_replication_info() {
 
 # done: the volume holds this cluster's data; said on the volume itself too.
 mark_done() {
+  record_version
   touch "$STATE_DIR/done"
   [ -f "$STATE_DIR/cluster" ] || printf 'cluster %s/%s, data since %s\n' "$NAMESPACE" "$NAME" "$(date -u +%FT%TZ)" >"$STATE_DIR/cluster"
   rm -f "$STATE_DIR/in-progress"
@@ -619,6 +711,7 @@ main() {
       fi
       die "this primary is behind its replicas:$FENCE_WHY refusing to serve, so that nothing they hold is lost or diverges (its volume may be an older copy, or lost writes in a crash). $RECOVERY; its own data is set aside on its volume, not deleted"
     fi
+    upgrade_datadir
     log "data present (done-marker found): nothing to copy, not re-pointing"
     return 0
   fi

@@ -67,6 +67,11 @@ else
   READ_ONLY_VAR=super_read_only
 fi
 
+# server_version: this image's server version, X.Y.Z. A copy needs donor and
+# recipient on the same one (CLONE refuses others; a backup is prepared by
+# the recipient's mariadb-backup), and a volume records the last that ran it.
+server_version() { "$MYSQLD" --version 2>/dev/null | grep -oE '[0-9]+[.][0-9]+[.][0-9]+' | head -n 1; }
+
 # The pods run as the mysql uid (mysql_cluster_run_as_user); only a server
 # started as root needs to be told to drop to the mysql user.
 if [ "$(id -u)" -eq 0 ]; then SERVER_USER_OPT=(--user=mysql); else SERVER_USER_OPT=(); fi

@@ -305,6 +305,7 @@ recopy_replica() {
   rm -f "$STATE_DIR/done" "$STATE_DIR/recopy"
   wipe_datadir
   DONORS_CHOSEN=1 copy_replica
+  record_version
   touch "$STATE_DIR/done"
   rm -f "$STATE_DIR/in-progress"
   event "done-marker written"
@@ -399,6 +400,26 @@ donor_holds() {
   }
 }
 
+# A copy needs donor and recipient on one server version (server_version):
+# during a roll to another version, a new replica copies from a pod already
+# on its version, or waits for one (copy_replica).
+LOCAL_VERSION=
+! declare -F server_version >/dev/null || LOCAL_VERSION=$(server_version)
+
+# version_differs HOST: succeeds when HOST runs this pod's server version;
+# else prints which it runs. (Named for its use: `why=$(...)` is the reason.)
+version_differs() {
+  local v
+  v=$(echo 'SELECT VERSION()' | peer_sql "$1" 2>/dev/null | grep -oE '^[0-9]+[.][0-9]+[.][0-9]+') || {
+    echo "cannot read its version"
+    return 1
+  }
+  [ "$v" = "$LOCAL_VERSION" ] || {
+    echo "runs server $v, this pod $LOCAL_VERSION"
+    return 1
+  }
+}
+
 # find_donors: sets DONORS to the Ready replicas found through the headless
 # Service's DNS and a health check (DNS lists NotReady pods too), starting
 # at this pod's ordinal so that new replicas spread over them; the primary
@@ -416,14 +437,21 @@ find_donors() {
       continue
     fi
     misses=0
-    if why=$(peer_health "$host"); then
+    if why=$(peer_health "$host") && why=$(version_differs "$host"); then
       healthy+=("$host")
     else
       log "not a donor: $host ($why)"
     fi
   done
   if [ "${#healthy[@]}" -eq 0 ]; then
-    candidates=("$PRIMARY_HOST")
+    if why=$(version_differs "$PRIMARY_HOST"); then
+      candidates=("$PRIMARY_HOST")
+    else
+      NO_DONOR_WHY=" no Ready replica runs server $LOCAL_VERSION and the primary $PRIMARY_HOST $why;"
+      log "not a donor: $PRIMARY_HOST ($why)"
+      DONORS=()
+      return 0
+    fi
   else
     local start=$((ORDINAL % ${#healthy[@]}))
     for ((i = 0; i < ${#healthy[@]}; i++)); do
