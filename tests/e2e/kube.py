@@ -451,7 +451,21 @@ def tcp_login(c, pod, host, mode):
     return int(first.split("=")[1]), rest.strip()
 
 
-class AckedWriter:
+class Background:
+    """Threads (self.threads) that run from `with` until self.stop is set."""
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+
+class AckedWriter(Background):
     """Writes numbered rows into e2e.acked on the primary (its pod IP, found
     again after each failure), from the host as root over TLS with the
     password read from the Secret (in this process only), and keeps the ids
@@ -471,6 +485,8 @@ class AckedWriter:
             self.threads.append(threading.Thread(target=self._endpoints, daemon=True))
         c.sql(c.pod(0), "CREATE DATABASE IF NOT EXISTS e2e; "
                         "CREATE TABLE IF NOT EXISTS e2e.acked (id INT PRIMARY KEY, at DOUBLE)")
+        # A later writer on the same table goes on after the ids written before.
+        self.first = int(c.sql(c.pod(0), "SELECT COALESCE(MAX(id), 0) FROM e2e.acked")) + 1
 
     def connect(self):
         import pymysql
@@ -480,13 +496,13 @@ class AckedWriter:
                                ssl={"check_hostname": False})
 
     def _write(self):
-        conn, i = None, 0
+        conn, i = None, self.first - 1
         while not self.stop.is_set():
             try:
                 conn = conn or self.connect()
-                at = time.time()
-                conn.cursor().execute("INSERT INTO e2e.acked (id, at) VALUES (%s, %s)", (i + 1, at))
+                # Each attempt a new id: one whose answer was lost may be there.
                 i += 1
+                conn.cursor().execute("INSERT INTO e2e.acked (id, at) VALUES (%s, %s)", (i, time.time()))
                 self.acked.append(i)
                 self.times.append(time.monotonic())
                 time.sleep(0.02)
@@ -515,13 +531,3 @@ class AckedWriter:
         """Acknowledged ids that pod lacks."""
         have = set(int(x) for x in self.c.sql(pod, "SELECT id FROM e2e.acked").split())
         return sorted(set(self.acked) - have)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(30)

@@ -52,7 +52,7 @@ from cryptography.x509.oid import NameOID
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from kube import (CACHE, KUBECONFIG, NO_PASSWORDS, POD_SECURITY_BASELINE, POD_SECURITY_RESTRICTED, PREFIX, REMOTE_ROOT,
+from kube import (Background, CACHE, KUBECONFIG, NO_PASSWORDS, POD_SECURITY_BASELINE, POD_SECURITY_RESTRICTED, PREFIX, REMOTE_ROOT,
                   ROOT, Cluster, api, create_namespace, delete_namespace, deploy_args, replicating, run_playbook, wait_until)
 
 PLAYBOOKS = ("site.yml", "scale.yml", "verify.yml", "rotate_certificates.yml", "rotate_credentials.yml")
@@ -196,7 +196,7 @@ def _new_pod(c, ordinal, old_uid):
         raise
 
 
-class Load:
+class Load(Background):
     """Writes numbered rows on the primary (its pod IP, found again after
     each failure) and samples the replica's status, from the host, as root
     with the password read from the Secret (in this process only). Keeps
@@ -245,16 +245,6 @@ class Load:
                 conn = None
                 self.samples.append(None)
             time.sleep(0.5)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(30)
 
 
 def _pems(text):
