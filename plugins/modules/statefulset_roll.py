@@ -57,6 +57,12 @@ options:
     description: Largest replica lag in seconds still counted as replicating.
     type: int
     default: 60
+  new_pods_from:
+    description:
+      - The ordinal of the first pod of a scale-up applied in the same run (the replica count before it).
+      - Before lowering the partition the module waits until those pods are Ready - they come on the old
+        template and copy from peers of its version; a pod made on a new server version would find no donor.
+    type: int
   way_back:
     description: What the failure message tells the user to do (the caller knows what changed).
     type: str
@@ -141,6 +147,7 @@ def argument_spec():
         wait_sleep=dict(type="int", default=1),
         max_lag=dict(type="int", default=60),
         way_back=dict(type="str", default="fix the cause and run the roll again; it resumes at this pod"),
+        new_pods_from=dict(type="int"),
     ))
 
 
@@ -166,6 +173,22 @@ def main():
     if ordinal < 0 or ordinal >= (sts.spec.replicas or 0):
         module.fail_json(msg="ordinal %d: StatefulSet %s/%s has pods %s-0 to %s-%d"
                          % (ordinal, ns, name, name, name, (sts.spec.replicas or 1) - 1), **result)
+    new_pods = ["%s-%d" % (name, i) for i in range(p["new_pods_from"], sts.spec.replicas or 0)] \
+        if p["new_pods_from"] is not None else []
+    if new_pods and partition_of(sts) > ordinal and not module.check_mode:
+        # Pods of a scale-up in the same run come on the old template and
+        # copy from peers of its version: the partition falls only once they
+        # are Ready, or a new pod on a new version would find no donor.
+        def made():
+            pods = [(n, _read_pod(cluster, n)) for n in new_pods]
+            waiting = ["%s %s" % (n, pod_state(pod) if pod is not None else "not created yet")
+                       for n, pod in pods if pod is None or pod_state(pod)]
+            return not waiting, "; ".join(waiting)
+        done, why, _elapsed = wait_until(made, p["wait_timeout"], sleep=p["wait_sleep"])
+        if not done:
+            module.fail_json(msg="StatefulSet %s/%s: the new pods of the scale-up were not Ready within %ss (%s), "
+                             "so the roll did not start: no pod was rolled. Way back: %s."
+                             % (ns, name, p["wait_timeout"], why, p["way_back"]), **result)
     before = _read_pod(cluster, pod_name)
     before_uid = before.metadata.uid if before is not None else None
     if partition_of(sts) > ordinal:
