@@ -203,22 +203,22 @@ def test_a_copy_waits_for_a_donor_of_its_version(tmp_path):
 
 @pytest.mark.full_tier
 def test_a_scale_up_in_the_same_run_as_a_version_change(tmp_path):
-    """site.yml -e mysql_cluster_version=11.8 -e mysql_cluster_replicas=3 on
-    two pods of 10.11: the new pod is made on 10.11 and copies from a 10.11
-    peer, then rolls and upgrades with the others (made on 11.8 first, it
-    would find no donor of its version and the roll would stall)."""
+    """site.yml -e mysql_cluster_version=11.8 -e mysql_cluster_replicas=4 on
+    two pods of 10.11: the new pods are made on 10.11 and copy from 10.11
+    peers, then roll and upgrade with the others (db-3, made on 11.8 while
+    db-2 copied, would find no donor of its version and the roll would stall)."""
     c = _new_cluster(tmp_path, "mariadb", "10.11", "scaleup", replicas=2)
     try:
         out, recap = run_playbook(SITE, *c.deploy_args, "-e", "mysql_cluster_version=11.8",
-                                  "-e", "mysql_cluster_replicas=3", "-e", "mysql_cluster_wait_timeout=300", check=False)
+                                  "-e", "mysql_cluster_replicas=4", "-e", "mysql_cluster_wait_timeout=300", check=False)
         assert recap.get("failed") == 0, out[-6000:]
-        assert _rolled_order(out) == ["db-2", "db-1", "db-0"], out[-6000:]
-        events = c.events("db-2")
-        lines = events.splitlines()
-        copied = [i for i, line in enumerate(lines) if "backup received and prepared" in line]
-        upgraded = [i for i, line in enumerate(lines) if "mariadb-upgrade from 10.11.18 to 11.8.9 done" in line]
-        assert len(copied) == 1 and len(upgraded) == 1 and copied[0] < upgraded[0], events
-        for i in range(3):
+        assert _rolled_order(out) == ["db-3", "db-2", "db-1", "db-0"], out[-6000:]
+        for pod in ("db-2", "db-3"):
+            lines = c.events(pod).splitlines()
+            copied = [i for i, line in enumerate(lines) if "backup received and prepared" in line]
+            upgraded = [i for i, line in enumerate(lines) if "mariadb-upgrade from 10.11.18 to 11.8.9 done" in line]
+            assert len(copied) == 1 and len(upgraded) == 1 and copied[0] < upgraded[0], (pod, lines)
+        for i in range(4):
             assert c.sql(c.pod(i), "SELECT VERSION()").startswith("11.8.9")
     finally:
         _retire(c)
