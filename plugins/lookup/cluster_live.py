@@ -95,6 +95,9 @@ _raw:
     primary_ready:
       description: Whether pod C(<name>-0) exists and is Ready.
       type: bool
+    backup_cronjob:
+      description: Whether CronJob C(<name>-backup) exists.
+      type: bool
 """
 
 import os
@@ -126,7 +129,8 @@ def read_cluster(k8s, name, namespace, secrets=(), selector=()):
 
     ser = k8s.api_client.sanitize_for_serialization
     out = dict(namespace=True, namespace_labels={}, statefulset={}, config={}, state=None, claims=[],
-               secrets=dict((s, None) for s in secrets), secrets_last_applied=[], pdb=False, network_policy=False, primary_ready=False)
+               secrets=dict((s, None) for s in secrets), secrets_last_applied=[], pdb=False, network_policy=False, primary_ready=False,
+               backup_cronjob=False)
     try:
         ns = _absent_is_none(lambda: k8s.core.read_namespace(namespace))
         out["namespace"] = ns is not None
@@ -155,6 +159,8 @@ def read_cluster(k8s, name, namespace, secrets=(), selector=()):
     net = k8s_client.NetworkingV1Api(k8s.api_client)
     out["pdb"] = _absent_is_none(lambda: policy.read_namespaced_pod_disruption_budget(name, namespace)) is not None
     out["network_policy"] = _absent_is_none(lambda: net.read_namespaced_network_policy(name, namespace)) is not None
+    batch = k8s_client.BatchV1Api(k8s.api_client)
+    out["backup_cronjob"] = _absent_is_none(lambda: batch.read_namespaced_cron_job(name + "-backup", namespace)) is not None
     pod = _absent_is_none(lambda: k8s.core.read_namespaced_pod(name + "-0", namespace))
     if pod is not None and pod.status is not None:
         out["primary_ready"] = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])

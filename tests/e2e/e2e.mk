@@ -12,7 +12,7 @@
 # deploys the default cluster mysql/mysql, as molecule default does: in this
 # session, which its lane runs before molecule, never beside it.
 E2E_SHARED := tests/e2e/test_budget.py tests/e2e/test_day2.py tests/e2e/test_modules.py tests/e2e/test_pod_security.py \
-              tests/e2e/test_primary_recovery.py tests/e2e/test_security.py tests/e2e/test_site.py
+              tests/e2e/test_primary_recovery.py tests/e2e/test_security.py tests/e2e/test_backup.py tests/e2e/test_site.py
 E2E_OWN    := tests/e2e/test_network_policy.py tests/e2e/test_returning.py tests/e2e/test_primary_away.py \
               tests/e2e/test_data_safety.py tests/e2e/test_secret_lifecycle.py \
               tests/e2e/test_restricted.py tests/e2e/test_upgrade.py

@@ -79,7 +79,8 @@ def test_templates_render_and_validate(tmp_path, case):
 
     scripts = objects[("ConfigMap", name + "-scripts")]["data"]
     assert set(scripts) == {"lib.sh", "backup-info.sh", "init.sh", "server.sh", "probe.sh", "donor.sh", "donor-stream.sh",
-                            "returning.sh", "mark-recopy.sh", "volume-owner.sh", "credentials.sh"}
+                            "returning.sh", "mark-recopy.sh", "volume-owner.sh", "credentials.sh", "backup.sh",
+                            "restore.sh"}
     on_disk = open(os.path.join(ROOT, "roles/mysql_cluster/files/scripts/init.sh")).read()
     assert scripts["init.sh"] == on_disk.rstrip("\n")
 
@@ -105,8 +106,12 @@ def test_templates_render_and_validate(tmp_path, case):
     assert policy["podSelector"]["matchLabels"] == selector
     peers = policy["ingress"][0]["from"]
     assert peers[0] == {"podSelector": {"matchLabels": selector}}
-    assert peers[1:] == v.get("mysql_cluster_network_policy_from", [])
-    assert policy["ingress"][1]["from"] == [{"podSelector": {"matchLabels": selector}}]
+    # Then this cluster's backup Jobs (check_backup_objects), then the user's.
+    backup_peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mysql-cluster-job",
+                                                   "app.kubernetes.io/instance": name, "stateful.mysql/job": "backup"}}}
+    assert peers[1] == backup_peer
+    assert peers[2:] == v.get("mysql_cluster_network_policy_from", [])
+    assert policy["ingress"][1]["from"] == [{"podSelector": {"matchLabels": selector}}, backup_peer]
 
     # Pod Security: non-root, seccomp, no privilege escalation, no capability
     # but CAP_CHOWN in the optional volume-owner step, no API token.
@@ -150,6 +155,8 @@ def test_templates_render_and_validate(tmp_path, case):
         else:
             assert data == [{"name": "data", "mountPath": "/var/lib/mysql"}]
 
+    check_backup_objects(tmp_path, case, objects)
+
 
 def test_password_secret_keeps_every_character(tmp_path):
     """The render playbook's root password holds quotes, backquote, $, \\ and #."""
@@ -171,3 +178,57 @@ def test_volume_owner_off_removes_that_step_only(tmp_path):
     assert [i["name"] for i in inits] == ["volume-owner", "init"]
     on["spec"]["template"]["spec"]["initContainers"] = inits[1:]
     assert on == off
+
+
+def check_backup_objects(tmp_path, case, objects):
+    """The backup, restore and check Jobs, the CronJob and the two PVCs."""
+    v = case["vars"]
+    name = v.get("mysql_cluster_name", "mysql")
+    backup = {}
+    for doc in yaml.safe_load_all((tmp_path / "backup" / "objects.yaml").read_text()):
+        if doc:
+            backup[(doc["kind"], doc["metadata"]["name"])] = doc
+    assert len(backup) == 6
+    for obj in backup.values():
+        kubernetes_validate.validate(obj, "1.34", strict=True)
+    sts = objects[("StatefulSet", name)]
+    selector = sts["spec"]["selector"]["matchLabels"]
+    policy = objects[("NetworkPolicy", name)]["spec"]["ingress"]
+    jobs = {k[1]: o for k, o in backup.items() if k[0] == "Job"}
+    cron = backup[("CronJob", name + "-backup")]
+    for job_name, pod in [(n, j["spec"]["template"]) for n, j in jobs.items()] + [
+            ("cron", cron["spec"]["jobTemplate"]["spec"]["template"])]:
+        labels = pod["metadata"]["labels"]
+        # No Service sends clients to them.
+        assert any(labels.get(k) != val for k, val in selector.items()), job_name
+        spec = pod["spec"]
+        assert spec["automountServiceAccountToken"] is False and spec["restartPolicy"] == "Never"
+        for c in spec["containers"] + spec.get("initContainers", []):
+            assert all("password" not in e["name"].lower() and "password" not in e.get("value", "").lower()
+                       for e in c.get("env", []))
+            assert all("password" not in part.lower() for part in c["command"])
+        kind = labels["stateful.mysql/job"]
+        mounts = {m["name"]: m for m in spec["containers"][0]["volumeMounts"]}
+        assert mounts["backups"]["mountPath"] == "/backups"
+        assert mounts["backups"].get("readOnly") is (kind != "backup")
+        secrets = [vol for vol in spec["volumes"] if "secret" in vol and vol["name"] == "credentials"]
+        if kind == "backup":
+            # Both server rules admit the backup's pods.
+            for rule in policy:
+                assert any(f.get("podSelector", {}).get("matchLabels", {}).items() <= labels.items()
+                           and f["podSelector"]["matchLabels"].get("stateful.mysql/job") == "backup"
+                           for f in rule["from"])
+            assert [i["key"] for i in secrets[0]["secret"]["items"]] == ["replication-password", "clone-password"]
+        else:
+            assert not secrets
+        if kind == "check":
+            assert set(mounts) == {"backups"} and "initContainers" not in spec
+    assert jobs["restore-job"]["spec"]["template"]["spec"]["volumes"][-2]["persistentVolumeClaim"]["claimName"] \
+        == "data-%s-0" % name
+    assert cron["spec"]["schedule"] == "0 3 * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    # restore.yml's claim is the one the StatefulSet would make for ordinal 0.
+    claim = sts["spec"]["volumeClaimTemplates"][0]
+    data = backup[("PersistentVolumeClaim", "data-%s-0" % name)]
+    assert data["spec"] == claim["spec"] and data["metadata"]["labels"] == claim["metadata"]["labels"]
+    pvc = backup[("PersistentVolumeClaim", "mysql-backups")]
+    assert not set(selector.items()) <= set(pvc["metadata"]["labels"].items())

@@ -88,27 +88,22 @@ initialize_datadir() {
   fi
 }
 
-# Users of a new cluster; every later member gets them with the copied data.
-# Nothing here is binary-logged (sql_log_bin=0 in each session): the
-# statements carry the passwords (MySQL would log their hashes), and any
-# holder of REPLICATION SLAVE can read a binlog.
-create_users() {
-  local root repl donor donor_host=% donor_grant donor_tls='' repl_reads
-  root=$(sql_quote "$(secret root-password)")
-  repl=$(sql_quote "$(secret replication-password)")
-  donor=$(sql_quote "$(secret clone-password)")
+# account_plan: the grants of the cluster's accounts (create_users and
+# restore_accounts): DONOR_ACCOUNT_HOST, DONOR_GRANT, DONOR_TLS, REPL_READS.
+account_plan() {
+  DONOR_ACCOUNT_HOST=% DONOR_TLS=''
   if [ "$FLAVOR" = mariadb ] || [ "$COPY_METHOD" = xtrabackup ]; then
     # The backup tool runs in the donor sidecar of the same pod: local only.
-    donor_host=localhost
+    DONOR_ACCOUNT_HOST=localhost
     if [ "$FLAVOR" = mariadb ]; then
-      donor_grant='RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR'
+      DONOR_GRANT='RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR'
     else
-      donor_grant='RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT'
+      DONOR_GRANT='RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT'
     fi
   else
-    donor_grant=BACKUP_ADMIN
+    DONOR_GRANT=BACKUP_ADMIN
     # CLONE comes over the network: TLS only (clone_ssl_* on the recipient).
-    donor_tls=' REQUIRE SSL'
+    DONOR_TLS=' REQUIRE SSL'
   fi
   # The replication user also answers the peers' status questions (replica
   # status, binary log lists: returning.sh) and reads the verify marker
@@ -116,10 +111,22 @@ create_users() {
   # reachable from other pods (mysql_cluster_root_host). Read-only grants:
   # REPLICATION SLAVE already lets it read every binary log.
   if [ "$FLAVOR" = mariadb ]; then
-    repl_reads='BINLOG MONITOR, SLAVE MONITOR'
+    REPL_READS='BINLOG MONITOR, SLAVE MONITOR'
   else
-    repl_reads='REPLICATION CLIENT'
+    REPL_READS='REPLICATION CLIENT'
   fi
+}
+
+# Users of a new cluster; every later member gets them with the copied data.
+# Nothing here is binary-logged (sql_log_bin=0 in each session): the
+# statements carry the passwords (MySQL would log their hashes), and any
+# holder of REPLICATION SLAVE can read a binlog.
+create_users() {
+  local root repl donor
+  root=$(sql_quote "$(secret root-password)")
+  repl=$(sql_quote "$(secret replication-password)")
+  donor=$(sql_quote "$(secret clone-password)")
+  account_plan
   local cleanup=
   if [ "$FLAVOR" = mariadb ]; then
     # mariadb-install-db also makes root@127.0.0.1, root@::1 and
@@ -134,23 +141,108 @@ ALTER USER 'root'@'localhost' IDENTIFIED BY $root;
 CREATE USER 'root'@'$ROOT_HOST' IDENTIFIED BY $root;
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'$ROOT_HOST' WITH GRANT OPTION;
 CREATE USER '$REPL_USER'@'%' IDENTIFIED BY $repl REQUIRE SSL;
-GRANT REPLICATION SLAVE, $repl_reads ON *.* TO '$REPL_USER'@'%';
+GRANT REPLICATION SLAVE, $REPL_READS ON *.* TO '$REPL_USER'@'%';
 GRANT SELECT ON stateful_verify.* TO '$REPL_USER'@'%';
-CREATE USER '$DONOR_USER'@'$donor_host' IDENTIFIED BY $donor$donor_tls;
-GRANT $donor_grant ON *.* TO '$DONOR_USER'@'$donor_host';
+CREATE USER '$DONOR_USER'@'$DONOR_ACCOUNT_HOST' IDENTIFIED BY $donor$DONOR_TLS;
+GRANT $DONOR_GRANT ON *.* TO '$DONOR_USER'@'$DONOR_ACCOUNT_HOST';
 SQL
   if [ "$FLAVOR" = mariadb ]; then
-    # MariaDB lets READ_ONLY ADMIN write on a read-only replica; remote root
-    # must be refused there like every other client.
-    sql "$ROOT_CNF" <<SQL
-SET SESSION sql_log_bin = 0;
-REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'$ROOT_HOST';
-SQL
+    revoke_read_only_admin
     # One binlogged statement without a secret gives the server its first
     # GTID: a backup of a server without any records no GTID to start from.
     echo 'FLUSH PRIVILEGES' | sql "$ROOT_CNF"
   fi
-  event "created users root@$ROOT_HOST, $REPL_USER@% (replication and status reads, TLS required), $DONOR_USER@$donor_host ($donor_grant$donor_tls), not binlogged"
+  event "created users root@$ROOT_HOST, $REPL_USER@% (replication and status reads, TLS required), $DONOR_USER@$DONOR_ACCOUNT_HOST ($DONOR_GRANT$DONOR_TLS), not binlogged"
+}
+
+# MariaDB lets READ_ONLY ADMIN write on a read-only replica; remote root
+# must be refused there like every other client.
+revoke_read_only_admin() {
+  sql "$ROOT_CNF" <<SQL
+SET SESSION sql_log_bin = 0;
+REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'$ROOT_HOST';
+SQL
+}
+
+# restore_accounts: a restored backup holds the accounts of the cluster it
+# came from, with that cluster's passwords: this cluster's accounts get this
+# cluster's (its Secret), on a private server that skips the grant tables
+# until FLUSH PRIVILEGES loads them; not binary-logged. Other accounts of
+# the backup (applications') stay as they were.
+restore_accounts() {
+  local root repl donor
+  root=$(sql_quote "$(secret root-password)")
+  repl=$(sql_quote "$(secret replication-password)")
+  donor=$(sql_quote "$(secret clone-password)")
+  account_plan
+  sql "$NOPASS_CNF" <<SQL
+SET SESSION sql_log_bin = 0;
+FLUSH PRIVILEGES;
+CREATE USER IF NOT EXISTS 'root'@'localhost' IDENTIFIED BY $root;
+ALTER USER 'root'@'localhost' IDENTIFIED BY $root;
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'localhost' WITH GRANT OPTION;
+CREATE USER IF NOT EXISTS 'root'@'$ROOT_HOST' IDENTIFIED BY $root;
+ALTER USER 'root'@'$ROOT_HOST' IDENTIFIED BY $root;
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'$ROOT_HOST' WITH GRANT OPTION;
+CREATE USER IF NOT EXISTS '$REPL_USER'@'%' IDENTIFIED BY $repl REQUIRE SSL;
+ALTER USER '$REPL_USER'@'%' IDENTIFIED BY $repl REQUIRE SSL;
+GRANT REPLICATION SLAVE, $REPL_READS ON *.* TO '$REPL_USER'@'%';
+GRANT SELECT ON stateful_verify.* TO '$REPL_USER'@'%';
+CREATE USER IF NOT EXISTS '$DONOR_USER'@'$DONOR_ACCOUNT_HOST' IDENTIFIED BY $donor$DONOR_TLS;
+ALTER USER '$DONOR_USER'@'$DONOR_ACCOUNT_HOST' IDENTIFIED BY $donor$DONOR_TLS;
+GRANT $DONOR_GRANT ON *.* TO '$DONOR_USER'@'$DONOR_ACCOUNT_HOST';
+SQL
+  [ "$FLAVOR" != mariadb ] || revoke_read_only_admin
+  drop_source_accounts "$@"
+  event "restore: accounts root@$ROOT_HOST, $REPL_USER@%, $DONOR_USER@$DONOR_ACCOUNT_HOST given this cluster's passwords, not binlogged"
+}
+
+# drop_source_accounts SOURCE_REPL SOURCE_DONOR: the backup's cluster may have
+# reached root from elsewhere, or named its replication and donor users
+# otherwise: such an account of root or of those users, which this cluster
+# does not use, would still take that cluster's password. It goes.
+drop_source_accounts() {
+  local names="'root', '$REPL_USER', '$DONOR_USER'" user host dropped=()
+  [ -z "${1:-}" ] || names="$names, '$1'"
+  [ -z "${2:-}" ] || names="$names, '$2'"
+  while IFS=$'\t' read -r user host; do
+    case "$user@$host" in
+    "root@localhost" | "root@$ROOT_HOST" | "$REPL_USER@%" | "$DONOR_USER@$DONOR_ACCOUNT_HOST") continue ;;
+    esac
+    printf "SET SESSION sql_log_bin = 0; DROP USER %s@%s;\n" "$(sql_quote "$user")" "$(sql_quote "$host")" | sql "$ROOT_CNF"
+    dropped+=("$user@$host")
+  done < <(sql "$ROOT_CNF" <<<"SELECT user, host FROM mysql.user WHERE user IN ($names)")
+  [ "${#dropped[@]}" -eq 0 ] || event "restore: dropped the backup's cluster accounts this cluster does not use: ${dropped[*]}"
+}
+
+# finish_restore: ordinal 0 of a new cluster whose volume the restore Job
+# filled from a backup (marker `restored`): this cluster's accounts, a
+# primary of its own (no replication source) whose GTID history carries on
+# where the backup left off, then the upgrade step when the backup's server
+# is older. Redone whole after an interruption (no done-marker yet).
+finish_restore() {
+  local id gtid skip=--skip-replica-start
+  [ "$ORDINAL" -eq 0 ] ||
+    die "this volume holds a restored backup, but only ordinal 0 starts from one: restore.yml fills $NAME-0's volume only; nothing was changed"
+  id=$(sed -n 's/^id=//p' "$STATE_DIR/restored")
+  gtid=$(sed -n 's/^gtid=//p' "$STATE_DIR/restored")
+  [ "$FLAVOR" = mariadb ] && skip=--skip-slave-start
+  start_temp_server --skip-networking --skip-grant-tables "$skip"
+  restore_accounts "$(sed -n 's/^replication_user=//p' "$STATE_DIR/restored")" \
+    "$(sed -n 's/^donor_user=//p' "$STATE_DIR/restored")"
+  if [ "$FLAVOR" = mariadb ]; then
+    [ -n "$gtid" ] || die "restored backup $id recorded no GTID: nothing to carry on from"
+    sql "$ROOT_CNF" <<SQL
+RESET SLAVE ALL;
+RESET MASTER;
+SET GLOBAL gtid_binlog_state = '$gtid';
+SQL
+  else
+    sql "$ROOT_CNF" <<<'RESET REPLICA ALL;'
+  fi
+  event "restore: primary made from backup $id at GTID $(sql "$ROOT_CNF" <<<"SELECT @@GLOBAL.$([ "$FLAVOR" = mariadb ] && echo gtid_binlog_pos || echo gtid_executed)" | tr -d '\n')"
+  stop_temp_server "$ROOT_CNF"
+  upgrade_datadir
 }
 
 init_primary() {
@@ -181,7 +273,7 @@ wait_for_primary_dns() {
 # to any other): the donors are tried in turn, then waited for. Any other
 # error of a donor sends the copy to the next one, on a fresh datadir; when
 # every donor failed, the init container stops (and starts over).
-# copy_by_clone [DONOR_HOST]: from that donor only (the reseed of the
+# copy_by_clone [DONOR_ACCOUNT_HOST]: from that donor only (the reseed of the
 # primary), else from the donors find_donors chose.
 copy_by_clone() {
   local donor rc out waited_since=$SECONDS fixed='' failed=() held
@@ -291,7 +383,7 @@ receive_stream() {
   return "$rc"
 }
 
-# copy_by_stream [DONOR_HOST]: the donors find_donors chose unless told.
+# copy_by_stream [DONOR_ACCOUNT_HOST]: the donors find_donors chose unless told.
 copy_by_stream() {
   [ -n "$BACKUP_TOOL" ] || die "the image lacks mariadb-backup/xtrabackup"
   [ -n "$STREAM_TOOL" ] || die "the image lacks the backup tool or its stream extractor (mariadb-backup/mbstream or xtrabackup/xbstream)"
@@ -715,6 +807,11 @@ main() {
     log "data present (done-marker found): nothing to copy, not re-pointing"
     return 0
   fi
+  if [ -f "$STATE_DIR/restored" ]; then
+    finish_restore
+    mark_done
+    return 0
+  fi
   if [ -d "$DATADIR" ] && [ -n "$(ls -A "$DATADIR")" ]; then
     # Only data we started to write ourselves is ever wiped.
     [ -f "$STATE_DIR/in-progress" ] ||
@@ -743,4 +840,5 @@ main() {
   mark_done
 }
 
-main "$@"
+# Sourced by the backup and restore Jobs for its functions; run in the pods.
+[ "${BASH_SOURCE[0]}" != "$0" ] || main "$@"

@@ -25,6 +25,9 @@ export TMPDIR=$RUN_DIR/tmp
 
 HOST=${HOSTNAME:-$(hostname)}
 ORDINAL=${HOST##*-}
+# A backup or restore Job's pod (JOB=backup|restore) has no ordinal: it
+# takes the primary's settings where a script needs one.
+[ -z "${JOB:-}" ] || ORDINAL=0
 case $ORDINAL in '' | *[!0-9]*)
   echo "cannot read the ordinal from hostname '$HOST'" >&2
   exit 1

@@ -13,3 +13,8 @@ if [ -d "$STATE_DIR" ] && [ "$(stat -c %u "$STATE_DIR")" = 0 ]; then
 fi
 chown "$owner" "$DATA_ROOT"
 log "data volume root owned by $owner"
+# The backup volume of a backup Job (backup.sh writes there as that uid).
+if [ "${JOB:-}" = backup ] && [ -d /backups ]; then
+  chown "$owner" /backups
+  log "backup volume root owned by $owner"
+fi
