@@ -17,7 +17,7 @@ def pyplot():
 
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-# Every target of issues 18 and 26, in their order: a benchmark without a result file is
+# Every target of issues 18, 26, 28 and 29, in their order: a benchmark without a result file is
 # listed as not measured yet, never left out.
 PLANNED = [
     ("time_to_cluster", "site.yml <= 1.0x the seed's method (3 pods, MariaDB 10.11)"),
@@ -40,6 +40,7 @@ PLANNED = [
     ("roll", "site.yml version 10.11 -> 11.8: wall time, longest write gap, nothing lost"),
     ("roll", "site.yml configuration change: wall time, longest write gap, nothing lost"),
     ("roll", "StatefulSet controller alone, template change: wall time, longest write gap, nothing lost"),
+    ("backup_throughput", "backup and restore >= 60% of the disk's dd fdatasync write speed"),
 ]
 
 

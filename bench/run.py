@@ -19,7 +19,7 @@ import common  # noqa: E402
 import report  # noqa: E402
 
 ORDER = ["time_to_cluster", "rerun", "secrets_vvv", "bad_inputs", "security", "kill_primary", "kill_replica", "delete_all",
-         "lag", "copy_throughput", "scale_out", "replica_count", "roll"]
+         "lag", "copy_throughput", "scale_out", "replica_count", "roll", "backup_throughput"]
 
 
 def main():

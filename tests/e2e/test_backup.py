@@ -202,7 +202,7 @@ def test_restore_refuses_a_damaged_backup_and_another_flavor(deployed_cluster, t
 def test_the_cronjob_backs_up_keeps_the_newest_and_restores(deployed_cluster, tmp_path):
     c = deployed_cluster
     batch = client.BatchV1Api()
-    site = ["-e", "mysql_cluster_backup_schedule=* * * * *", "-e", "mysql_cluster_backup_keep_count=2"]
+    site = ["-e", json.dumps({"mysql_cluster_backup_schedule": "* * * * *", "mysql_cluster_backup_keep_count": 2})]
     try:
         run_playbook(SITE, *c.deploy_args, *site)
         assert batch.read_namespaced_cron_job("db-backup", c.namespace)

@@ -124,6 +124,9 @@ SQL
   rm -rf "$target"
 }
 
+# elapsed: seconds since START_TIME, to the millisecond.
+elapsed() { awk -v a="$START_TIME" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
+
 json_string() {
   local v=${1//\\/\\\\}
   printf '"%s"' "${v//\"/\\\"}"
@@ -139,7 +142,7 @@ write_manifest() {
     "$(json_string "${SOURCE%%.*}")" "$(json_string "$FILE")" "$(json_string "$FORMAT")" "$SIZE" \
     "$(json_string "$SUM")" "$(json_string "$GTID")" "$(json_string "${BINLOG_FILE:-}")" "${BINLOG_POS:-0}" \
     "$(json_string "$REPL_USER")" "$(json_string "$DONOR_USER")" \
-    "$(json_string "$STARTED")" "$(json_string "$now")" "$((SECONDS - START_SECONDS))" >"$WORK/manifest.json"
+    "$(json_string "$STARTED")" "$(json_string "$now")" "$(elapsed)" >"$WORK/manifest.json"
 }
 
 # id_epoch ID: the time in a backup id (<name>-YYYYmmddTHHMMSSZ), in seconds.
@@ -176,7 +179,7 @@ main_backup() {
   [ -d "$BACKUP_ROOT" ] || die "no backup volume at $BACKUP_ROOT"
   [ ! -e "$DEST" ] || die "backup $ID exists already"
   STARTED=$(date -u +%FT%TZ)
-  START_SECONDS=$SECONDS
+  START_TIME=$EPOCHREALTIME
   prepare_run_dir
   write_server_config
   write_client_cnf "$NOPASS_CNF" root "" "$TEMP_SOCKET"
@@ -190,9 +193,13 @@ main_backup() {
   mariabackup) take_stream ;;
   *) die "backups need the CLONE plugin or mariadb-backup (copy method '$COPY_METHOD')" ;;
   esac
+  # On disk before the manifest says it is there.
+  sync "$WORK/$FILE"
   write_manifest
+  sync "$WORK/manifest.json" "$WORK/data.sha256"
   mv "$WORK" "$DEST"
-  log "backup $ID: $SIZE bytes from ${SOURCE%%.*} at GTID $GTID in $((SECONDS - START_SECONDS)) s"
+  sync -f "$DEST"
+  log "backup $ID: $SIZE bytes from ${SOURCE%%.*} at GTID $GTID in $(elapsed) s"
   prune
   cat "$DEST/manifest.json"
 }
