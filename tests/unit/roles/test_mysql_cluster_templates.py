@@ -80,7 +80,7 @@ def test_templates_render_and_validate(tmp_path, case):
     scripts = objects[("ConfigMap", name + "-scripts")]["data"]
     assert set(scripts) == {"lib.sh", "backup-info.sh", "init.sh", "server.sh", "probe.sh", "donor.sh", "donor-stream.sh",
                             "returning.sh", "mark-recopy.sh", "volume-owner.sh", "credentials.sh", "backup.sh",
-                            "restore.sh"}
+                            "restore.sh", "xbstream-pick.sh"}
     on_disk = open(os.path.join(ROOT, "roles/mysql_cluster/files/scripts/init.sh")).read()
     assert scripts["init.sh"] == on_disk.rstrip("\n")
 

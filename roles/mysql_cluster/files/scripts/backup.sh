@@ -56,17 +56,16 @@ stream_result() {
 }
 
 # MariaDB: the donor sidecar's stream (the client certificate of this
-# cluster), kept as it comes; mbstream pulls the binlog position out of it
-# on the way.
+# cluster), kept as it comes; xbstream-pick.sh takes the binlog position and
+# checkpoints out of it on the way (mbstream would write every file).
 take_stream() {
   local meta=$TMPDIR/meta fifo=$TMPDIR/meta.fifo pid rc=0
-  [ -n "$STREAM_TOOL" ] || die "the image lacks mbstream"
   FILE=data.xbstream FORMAT=xbstream METHOD=mariadb-backup
   mkdir -p "$meta"
   rm -f "$fifo"
   mkfifo "$fifo"
-  "$STREAM_TOOL" -x -C "$meta" <"$fifo" mariadb_backup_binlog_info xtrabackup_binlog_info \
-    mariadb_backup_checkpoints xtrabackup_checkpoints &
+  bash /etc/stateful-mysql/scripts/xbstream-pick.sh "$meta" mariadb_backup_binlog_info xtrabackup_binlog_info \
+    mariadb_backup_checkpoints xtrabackup_checkpoints <"$fifo" &
   pid=$!
   socat -d -d -T "$STREAM_IDLE_SECONDS" -u "OPENSSL:$SOURCE:$DONOR_PORT,cert=$TLS_DIR/tls.crt,key=$TLS_DIR/tls.key,cafile=$TLS_DIR/ca.crt,commonname=$PEER_CN" \
     STDOUT 2>"$TMPDIR/socat.log" | tee "$fifo" | stream_to "$WORK/$FILE" || rc=$?

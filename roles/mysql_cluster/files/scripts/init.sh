@@ -202,15 +202,15 @@ SQL
 # otherwise: such an account of root or of those users, which this cluster
 # does not use, would still take that cluster's password. It goes.
 drop_source_accounts() {
-  local names="'root', '$REPL_USER', '$DONOR_USER'" user host dropped=()
+  local names="'root', '$REPL_USER', '$DONOR_USER'" acct_user acct_host dropped=()
   [ -z "${1:-}" ] || names="$names, '$1'"
   [ -z "${2:-}" ] || names="$names, '$2'"
-  while IFS=$'\t' read -r user host; do
-    case "$user@$host" in
+  while IFS=$'\t' read -r acct_user acct_host; do
+    case "$acct_user@$acct_host" in
     "root@localhost" | "root@$ROOT_HOST" | "$REPL_USER@%" | "$DONOR_USER@$DONOR_ACCOUNT_HOST") continue ;;
     esac
-    printf "SET SESSION sql_log_bin = 0; DROP USER %s@%s;\n" "$(sql_quote "$user")" "$(sql_quote "$host")" | sql "$ROOT_CNF"
-    dropped+=("$user@$host")
+    printf "SET SESSION sql_log_bin = 0; DROP USER %s@%s;\n" "$(sql_quote "$acct_user")" "$(sql_quote "$acct_host")" | sql "$ROOT_CNF"
+    dropped+=("$acct_user@$acct_host")
   done < <(sql "$ROOT_CNF" <<<"SELECT user, host FROM mysql.user WHERE user IN ($names)")
   [ "${#dropped[@]}" -eq 0 ] || event "restore: dropped the backup's cluster accounts this cluster does not use: ${dropped[*]}"
 }
