@@ -67,9 +67,11 @@ take_stream() {
   bash /etc/stateful-mysql/scripts/xbstream-pick.sh "$meta" mariadb_backup_binlog_info xtrabackup_binlog_info \
     mariadb_backup_checkpoints xtrabackup_checkpoints <"$fifo" &
   pid=$!
+  copy_start
   socat -d -d -T "$STREAM_IDLE_SECONDS" -u "OPENSSL:$SOURCE:$DONOR_PORT,cert=$TLS_DIR/tls.crt,key=$TLS_DIR/tls.key,cafile=$TLS_DIR/ca.crt,commonname=$PEER_CN" \
     STDOUT 2>"$TMPDIR/socat.log" | tee "$fifo" | stream_to "$WORK/$FILE" || rc=$?
   wait "$pid" || rc=$?
+  copy_end
   grep -E ' [EW] ' "$TMPDIR/socat.log" >&2 || true
   ! grep -q 'inactivity timeout triggered' "$TMPDIR/socat.log" || die "the stream from $SOURCE stalled: no byte for ${STREAM_IDLE_SECONDS}s"
   [ "$rc" -eq 0 ] || die "receiving the stream from $SOURCE failed (status $rc)"
@@ -90,6 +92,7 @@ take_clone() {
   # A donor serves one clone at a time (error 3634): ask again a while.
   for i in $(seq 1 60); do
     rm -rf "$target"
+    copy_start
     set +e
     out=$(sql "$NOPASS_CNF" 2>&1 <<SQL
 SET GLOBAL clone_valid_donor_list = '$SOURCE:$PORT';
@@ -98,6 +101,7 @@ SQL
     )
     status=$?
     set -e
+    copy_end
     [ "$status" -ne 0 ] || break
     grep -q 3634 <<<"$out" || die "clone from $SOURCE failed: $(tr '\n' ' ' <<<"$out" | head -c 300)"
     [ "$i" -lt 60 ] || die "$SOURCE stayed busy serving another clone for 180 s"
@@ -118,13 +122,21 @@ SQL
   GTID=$(sql "$NOPASS_CNF" <<<"SELECT REPLACE(@@GLOBAL.gtid_executed, '\\n', '')")
   stop_temp_server "$NOPASS_CNF"
   rm -f "$target/auto.cnf"
+  copy_start
   tar -C "$target" -cf - . | stream_to "$WORK/$FILE"
+  copy_end
   stream_result "$WORK/$FILE"
   rm -rf "$target"
 }
 
 # elapsed: seconds since START_TIME, to the millisecond.
 elapsed() { awk -v a="$START_TIME" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
+# COPY_SECONDS: the time spent moving data (the stream; the clone and its
+# tar), without the private servers' start-up: what the manifest and the
+# bench set against the disk's speed.
+COPY_SECONDS=0
+copy_start() { COPY_FROM=$EPOCHREALTIME; }
+copy_end() { COPY_SECONDS=$(awk -v s="$COPY_SECONDS" -v a="$COPY_FROM" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", s + b - a }'); }
 
 json_string() {
   local v=${1//\\/\\\\}
@@ -135,13 +147,13 @@ write_manifest() {
   local now
   now=$(date -u +%FT%TZ)
   printf '%s  %s\n' "$SUM" "$FILE" >"$WORK/data.sha256"
-  printf '{"id": %s, "cluster": %s, "namespace": %s, "flavor": %s, "version": %s, "server_version": %s, "method": %s, "source": %s, "file": %s, "format": %s, "size": %s, "sha256": %s, "gtid": %s, "binlog_file": %s, "binlog_position": %s, "replication_user": %s, "donor_user": %s, "started": %s, "finished": %s, "seconds": %s}\n' \
+  printf '{"id": %s, "cluster": %s, "namespace": %s, "flavor": %s, "version": %s, "server_version": %s, "method": %s, "source": %s, "file": %s, "format": %s, "size": %s, "sha256": %s, "gtid": %s, "binlog_file": %s, "binlog_position": %s, "replication_user": %s, "donor_user": %s, "started": %s, "finished": %s, "seconds": %s, "copy_seconds": %s}\n' \
     "$(json_string "$ID")" "$(json_string "$NAME")" "$(json_string "$NAMESPACE")" "$(json_string "$FLAVOR")" \
     "$(json_string "$VERSION")" "$(json_string "$LOCAL_VERSION")" "$(json_string "$METHOD")" \
     "$(json_string "${SOURCE%%.*}")" "$(json_string "$FILE")" "$(json_string "$FORMAT")" "$SIZE" \
     "$(json_string "$SUM")" "$(json_string "$GTID")" "$(json_string "${BINLOG_FILE:-}")" "${BINLOG_POS:-0}" \
     "$(json_string "$REPL_USER")" "$(json_string "$DONOR_USER")" \
-    "$(json_string "$STARTED")" "$(json_string "$now")" "$(elapsed)" >"$WORK/manifest.json"
+    "$(json_string "$STARTED")" "$(json_string "$now")" "$(elapsed)" "$COPY_SECONDS" >"$WORK/manifest.json"
 }
 
 # id_epoch ID: the time in a backup id (<name>-YYYYmmddTHHMMSSZ), in seconds.
