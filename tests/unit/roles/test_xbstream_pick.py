@@ -40,9 +40,9 @@ def test_only_the_named_files_in_their_chunks(tmp_path):
 
 def test_a_damaged_stream_fails_saying_why(tmp_path):
     good = chunk("mariadb_backup_binlog_info", b"binlog.000002\t339\t0-100-8\n")
-    rc, err, _ = pick(tmp_path, good[:-5], "mariadb_backup_binlog_info")
+    rc, err = pick(tmp_path, good[:-5], "mariadb_backup_binlog_info")[:2]
     assert rc != 0 and "the stream ends inside a chunk" in err
-    rc, err, _ = pick(tmp_path, b"garbage!" + good, "mariadb_backup_binlog_info")
+    rc, err = pick(tmp_path, b"garbage!" + good, "mariadb_backup_binlog_info")[:2]
     assert rc != 0 and "not an xbstream chunk" in err
-    rc, err, _ = pick(tmp_path, chunk("f", b"ab", kind=b"S"), "f")
+    rc, err = pick(tmp_path, chunk("f", b"ab", kind=b"S"), "f")[:2]
     assert rc != 0 and 'unknown chunk type "S"' in err

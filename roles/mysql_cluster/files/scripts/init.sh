@@ -240,7 +240,9 @@ SQL
   else
     sql "$ROOT_CNF" <<<'RESET REPLICA ALL;'
   fi
-  event "restore: primary made from backup $id at GTID $(sql "$ROOT_CNF" <<<"SELECT @@GLOBAL.$([ "$FLAVOR" = mariadb ] && echo gtid_binlog_pos || echo gtid_executed)" | tr -d '\n')"
+  # MySQL's set holds a newline per server_uuid, which the client prints as
+  # "\n" in batch mode: removed in SQL, as backup.sh records it.
+  event "restore: primary made from backup $id at GTID $(sql "$ROOT_CNF" <<<"SELECT REPLACE(@@GLOBAL.$([ "$FLAVOR" = mariadb ] && echo gtid_binlog_pos || echo gtid_executed), '\\n', '')")"
   stop_temp_server "$ROOT_CNF"
   upgrade_datadir
 }
