@@ -165,6 +165,7 @@ def _freeze_first_stream(donors, stop, frozen):
 
 
 @pytest.mark.only_flavors("mariadb-11.8")
+@pytest.mark.full_tier  # since stop 37: the landing tier's budget
 def test_a_donor_frozen_mid_stream_is_given_up_for_another(safe):
     """A new replica's donor stops mid-stream (every process of its donor
     sidecar SIGSTOPped from the node once the backup has written bytes): the

@@ -66,6 +66,8 @@ def local_storage(kube_ready):
     _cleanup(core, storage)
 
 
+# Full tier only since stop 37: the landing tier ran 53 min on the slower kind.
+@pytest.mark.full_tier
 def test_three_pods_replicate_under_pod_security_restricted(local_storage, tmp_path):
     create_namespace(NAMESPACE, POD_SECURITY_RESTRICTED)
     args = deploy_args("mysql", "9.7", NAME, NAMESPACE, str(tmp_path), {

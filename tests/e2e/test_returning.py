@@ -209,7 +209,7 @@ def test_root_only_from_inside_its_pod_and_tls_for_every_tcp_client(cluster):
 
 # MySQL: its donors serve one CLONE at a time, so a busy donor is waited for.
 @pytest.mark.only_flavors("mysql-9.7")
-@pytest.mark.landing("mysql-9.7")
+@pytest.mark.full_tier  # since stop 37: the landing tier's budget
 def test_parallel_scale_out_copies_once_each(parallel_cluster):
     """Parallel 3 -> 7 on MySQL (issue 14's proof): every new replica Ready on
     its first copy attempt, the copies spread over the Ready replicas, a busy

@@ -424,6 +424,7 @@ def test_password_rotation_under_writes(own_cluster):
     assert recap["changed"] == 0, recap
 
 
+@pytest.mark.landing("mariadb-11.8")
 def test_a_stopped_password_rotation_is_refused_by_site_and_finished(own_cluster):
     """A rotation that stopped after writing its plan (rotation-next-* in the
     Secret): site.yml refuses, naming rotate_credentials.yml; the next
@@ -450,7 +451,8 @@ def test_a_stopped_password_rotation_is_refused_by_site_and_finished(own_cluster
     assert recap["changed"] == 0, recap
 
 
-@pytest.mark.landing("mariadb-11.8")
+# Full tier only since stop 37: the landing tier ran 53 min on the slower kind.
+@pytest.mark.full_tier
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_a_changed_user_secret_reaches_the_servers_through_site(kube_ready, tmp_path, flavor):
     """mysql_cluster_credentials_secret: the pods mount the role's copy
@@ -569,7 +571,8 @@ def _b64(data):
     return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
 
 
-@pytest.mark.landing("mariadb-11.8")
+# Full tier only since stop 37 (the landing tier's budget).
+@pytest.mark.full_tier
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_a_cert_manager_secret_serves_the_cluster_and_its_new_issuer_rolls_in(kube_ready, tmp_path, flavor):
     """mysql_cluster_tls_secret: a Secret in cert-manager's layout that does
