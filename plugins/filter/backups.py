@@ -77,9 +77,10 @@ def backup_refusal(manifest, flavor, version, versions):
 
 
 def backup_line(manifest):
-    return "%s | %s | %.1f | %s | %s %s | %s" % (
+    return "%s | %s | %.1f | %s | %s %s | %s | %s" % (
         manifest.get("id"), manifest.get("finished"), int(manifest.get("size") or 0) / 1048576.0,
-        manifest.get("gtid") or "-", manifest.get("flavor"), manifest.get("server_version"), manifest.get("source"))
+        manifest.get("gtid") or "-", manifest.get("flavor"), manifest.get("server_version"), manifest.get("source"),
+        "yes" if manifest.get("encryption") else "no")
 
 
 class FilterModule(object):

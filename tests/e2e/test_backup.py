@@ -12,6 +12,7 @@ shared clusters, into the backup PVC of their namespace:
   refused before anything of the new cluster exists;
 - the CronJob takes backups without Ansible, keeps the newest by its
   retention, and one of them restores."""
+import base64
 import json
 import os
 import re
@@ -35,7 +36,7 @@ def _flat(out):
 
 
 def _backup_id(out):
-    m = re.search(r"Backup (db-\d{8}T\d{6}Z) in PVC", _flat(out))
+    m = re.search(r"Backup ([a-z][-a-z0-9]*-\d{8}T\d{6}Z) in PVC", _flat(out))
     assert m, out[-3000:]
     return m.group(1)
 
@@ -242,3 +243,94 @@ def test_the_cronjob_backs_up_keeps_the_newest_and_restores(deployed_cluster, tm
     finally:
         if os.environ.get("E2E_KEEP") != "1":
             _teardown(c, "rc", tmp_path)
+
+
+def _key_secret(c, name, value):
+    """A Secret holding a backup encryption key under `key`."""
+    try:
+        c.core.delete_namespaced_secret(name, c.namespace)
+    except client.ApiException as e:
+        if e.status != 404:
+            raise
+    c.core.create_namespaced_secret(c.namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name=name), string_data={"key": value}))
+
+
+# Encryption is the same openssl step on both flavors' streams: on MySQL,
+# whose tar would show a row's text in the clear.
+@pytest.mark.only_flavors("mysql-9.7")
+@pytest.mark.full_tier
+def test_an_encrypted_backup_holds_no_plaintext_and_restores_only_with_its_key(deployed_cluster, tmp_path):
+    c = deployed_cluster
+    marker = "plain-%s" % base64.b32encode(os.urandom(10)).decode().lower()
+    c.sql(c.pod(0), "CREATE DATABASE IF NOT EXISTS e2e; CREATE TABLE IF NOT EXISTS e2e.marker (s VARCHAR(64) PRIMARY KEY); "
+                    "INSERT INTO e2e.marker VALUES ('%s')" % marker)
+    for pod in (c.pod(1), c.pod(2)):
+        wait_until(lambda p=pod: c.sql(p, "SELECT COUNT(*) FROM e2e.marker WHERE s = '%s'" % marker) == "1",
+                   60, "the marker row on %s" % pod)
+    key = base64.b64encode(os.urandom(48)).decode()
+    _key_secret(c, "bk-key", key)
+    _key_secret(c, "bk-other", base64.b64encode(os.urandom(48)).decode())
+    _key_secret(c, "bk-short", "too-short")
+    enc = ["-e", "mysql_cluster_backup_encryption_secret=bk-key"]
+    try:
+        # A key too short is refused, naming the variable, before any Job.
+        out, recap = run_playbook(BACKUP, *c.deploy_args, "-e", "mysql_cluster_backup_encryption_secret=bk-short",
+                                  check=False)
+        assert recap["failed"] == 1
+        assert "has no key \"key\" of 32 characters or more (mysql_cluster_backup_encryption_secret)" \
+            in _flat(out), out[-3000:]
+        assert key not in out
+
+        out = run_playbook(BACKUP, *c.deploy_args, *enc)[0]
+        assert key not in out
+        backup_id = _backup_id(out)
+        m = _manifest(c, backup_id)
+        assert m["encryption"] == "aes-256-ctr pbkdf2-sha256 200000" and m["file"] == "data.tar.enc", m
+        assert re.fullmatch(r"[0-9a-f]{62}", m["key_check"]), m
+        listed = re.search(re.escape(backup_id) + r" \|[^\"]*?\| (yes|no)\b", _flat(run_playbook(LIST, *c.deploy_args)[0]))
+        assert listed and listed.group(1) == "yes", listed
+        # The stored file: openssl's salted header, no tar header, no row's text.
+        rc, log = _pvc_shell(c, (
+            "f=/backups/%s/%s; head -c 8 \"$f\"; echo; "
+            "if grep -a -q -e ustar -e %s \"$f\"; then echo plaintext; else echo none; fi") % (
+            backup_id, m["file"], marker))
+        assert rc == 0 and log.split() == ["Salted__", "none"], log
+
+        # Without the key, and with another key: refused before anything is made.
+        args = deploy_args(c.flavor, c.version, "rx", c.namespace, str(tmp_path), NO_PASSWORDS)
+        out, recap = run_playbook(RESTORE, *args, "-e", "backup=" + backup_id, check=False)
+        assert recap["failed"] == 1
+        assert "backup %s is encrypted (aes-256-ctr pbkdf2-sha256 200000): name the Secret holding its key with " \
+            "-e mysql_cluster_backup_encryption_secret=<name>" % backup_id in _flat(out), out[-3000:]
+        _nothing_made(c, "rx")
+        out, recap = run_playbook(RESTORE, *args, "-e", "backup=" + backup_id,
+                                  "-e", "mysql_cluster_backup_encryption_secret=bk-other", check=False)
+        assert recap["failed"] == 1
+        assert "the key in Secret bk-other (mysql_cluster_backup_encryption_secret) is not the one backup %s was " \
+            "encrypted with" % backup_id in _flat(out), out[-3000:]
+        _nothing_made(c, "rx")
+        wait_until(lambda: not client.BatchV1Api().list_namespaced_job(c.namespace).items, 60, "no Job left")
+
+        # With its key: the marker row is back.
+        args = deploy_args(c.flavor, c.version, "re", c.namespace, str(tmp_path),
+                           dict(NO_PASSWORDS, mysql_cluster_replicas=1))
+        try:
+            out = run_playbook(RESTORE, *args, "-e", "backup=" + backup_id, *enc)[0]
+            assert "restored from backup %s" % backup_id in _flat(out), out[-3000:]
+            assert key not in out
+            r = Cluster("re", c.namespace, c.flavor, c.version)
+            r.wait_ready(1)
+            assert r.sql("re-0", "SELECT s FROM e2e.marker WHERE s = '%s'" % marker) == marker
+            # A one-pod cluster is backed up from its primary, and says so.
+            out = run_playbook(BACKUP, *args)[0]
+            one = _backup_id(out)
+            assert "(clone from re-0, the primary of a one-pod cluster)" in _flat(out), out[-3000:]
+            m = _manifest(c, one)
+            assert m["source"] == "re-0" and m["cluster"] == "re" and not m["encryption"], m
+        finally:
+            if os.environ.get("E2E_KEEP") != "1":
+                _teardown(c, "re", tmp_path)
+    finally:
+        for name in ("bk-key", "bk-other", "bk-short"):
+            c.core.delete_namespaced_secret(name, c.namespace)

@@ -50,4 +50,6 @@ def test_a_manifest_without_its_fields_is_refused():
 
 def test_the_list_line():
     assert backup_line(manifest("mariadb", "11.8", "11.8.9")) == \
-        "db-20261207T150102Z | 2026-12-07T15:01:40Z | 3.0 | 0-100-7 | mariadb 11.8.9 | db-1"
+        "db-20261207T150102Z | 2026-12-07T15:01:40Z | 3.0 | 0-100-7 | mariadb 11.8.9 | db-1 | no"
+    encrypted = dict(manifest("mysql", "9.7", "9.7.4"), encryption="aes-256-ctr pbkdf2-sha256 200000")
+    assert backup_line(encrypted).endswith(" | yes")

@@ -80,7 +80,7 @@ def test_templates_render_and_validate(tmp_path, case):
     scripts = objects[("ConfigMap", name + "-scripts")]["data"]
     assert set(scripts) == {"lib.sh", "backup-info.sh", "init.sh", "server.sh", "probe.sh", "donor.sh", "donor-stream.sh",
                             "returning.sh", "mark-recopy.sh", "volume-owner.sh", "credentials.sh", "backup.sh",
-                            "restore.sh", "xbstream-pick.sh"}
+                            "restore.sh", "xbstream-pick.sh", "backup-key.sh"}
     on_disk = open(os.path.join(ROOT, "roles/mysql_cluster/files/scripts/init.sh")).read()
     assert scripts["init.sh"] == on_disk.rstrip("\n")
 
@@ -181,14 +181,15 @@ def test_volume_owner_off_removes_that_step_only(tmp_path):
 
 
 def check_backup_objects(tmp_path, case, objects):
-    """The backup, restore and check Jobs, the CronJob and the two PVCs."""
+    """The backup, restore, check and list Jobs, the CronJob and the two PVCs."""
     v = case["vars"]
     name = v.get("mysql_cluster_name", "mysql")
+    encrypted = v.get("mysql_cluster_backup_encryption_secret", "")
     backup = {}
     for doc in yaml.safe_load_all((tmp_path / "backup" / "objects.yaml").read_text()):
         if doc:
             backup[(doc["kind"], doc["metadata"]["name"])] = doc
-    assert len(backup) == 6
+    assert len(backup) == 7
     for obj in backup.values():
         kubernetes_validate.validate(obj, "1.34", strict=True)
     sts = objects[("StatefulSet", name)]
@@ -221,10 +222,22 @@ def check_backup_objects(tmp_path, case, objects):
             assert [i["key"] for i in secrets[0]["secret"]["items"]] == ["replication-password", "clone-password"]
         else:
             assert not secrets
+        # Encryption at rest: the key alone, read-only, in every Job that
+        # reads or writes a backup's data; none without the setting, nor in
+        # the listing (manifests only).
+        key = [vol for vol in spec["volumes"] if vol["name"] == "backup-key"]
+        if encrypted and job_name != "list-job":
+            assert key == [{"name": "backup-key", "secret": {"secretName": encrypted, "defaultMode": 256,
+                                                             "items": [{"key": "key", "path": "key"}]}}], job_name
+            assert mounts["backup-key"] == {"name": "backup-key", "mountPath": "/etc/stateful-mysql/backup-key",
+                                            "readOnly": True}
+        else:
+            assert not key and "backup-key" not in mounts
         if kind == "check":
-            assert set(mounts) == {"backups"} and "initContainers" not in spec
-    assert jobs["restore-job"]["spec"]["template"]["spec"]["volumes"][-2]["persistentVolumeClaim"]["claimName"] \
-        == "data-%s-0" % name
+            assert set(mounts) == {"backups"} | ({"backup-key"} if key else set())
+            assert "initContainers" not in spec
+    restore_volumes = {vol["name"]: vol for vol in jobs["restore-job"]["spec"]["template"]["spec"]["volumes"]}
+    assert restore_volumes["data"]["persistentVolumeClaim"]["claimName"] == "data-%s-0" % name
     assert cron["spec"]["schedule"] == "0 3 * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
     # restore.yml's claim is the one the StatefulSet would make for ordinal 0.
     claim = sts["spec"]["volumeClaimTemplates"][0]

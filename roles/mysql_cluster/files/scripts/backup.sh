@@ -10,6 +10,8 @@
 # listed nor restored. Prints the manifest as its last line.
 # shellcheck source=init.sh
 source /etc/stateful-mysql/scripts/init.sh
+# shellcheck source=backup-key.sh
+source /etc/stateful-mysql/scripts/backup-key.sh
 
 BACKUP_ROOT=${BACKUP_ROOT:-/backups}
 ID=${BACKUP_ID:-$NAME-$(date -u +%Y%m%dT%H%M%SZ)}
@@ -36,15 +38,21 @@ choose_source() {
   log "backing up from $SOURCE"
 }
 
-# stream_to FILE: stdin into FILE and its sha256 into $TMPDIR/sum (it runs
-# at the end of a pipeline: stream_result reads both back).
+# stream_to FILE: stdin into FILE (encrypted first when a key is mounted)
+# and the sha256 of what is stored into $TMPDIR/sum (it runs at the end of a
+# pipeline: stream_result reads both back). The checksum is the stored
+# file's: restore.yml checks it without the key.
 stream_to() {
   local fifo=$TMPDIR/sum.fifo pid
   rm -f "$fifo"
   mkfifo "$fifo"
   sha256sum <"$fifo" >"$TMPDIR/sum" &
   pid=$!
-  tee "$fifo" >"$1"
+  if [ -n "$ENCRYPTION" ]; then
+    encrypt | tee "$fifo" >"$1"
+  else
+    tee "$fifo" >"$1"
+  fi
   wait "$pid"
 }
 
@@ -60,7 +68,7 @@ stream_result() {
 # checkpoints out of it on the way (mbstream would write every file).
 take_stream() {
   local meta=$TMPDIR/meta fifo=$TMPDIR/meta.fifo pid rc=0
-  FILE=data.xbstream FORMAT=xbstream METHOD=mariadb-backup
+  FILE=data.xbstream${ENCRYPTION:+.enc} FORMAT=xbstream METHOD=mariadb-backup
   mkdir -p "$meta"
   rm -f "$fifo"
   mkfifo "$fifo"
@@ -85,7 +93,7 @@ take_stream() {
 # stream of that directory.
 take_clone() {
   local donor target=$DATA_ROOT/clone out i status
-  FILE=data.tar FORMAT=tar METHOD=clone
+  FILE=data.tar${ENCRYPTION:+.enc} FORMAT=tar METHOD=clone
   initialize_datadir
   start_temp_server --bind-address=127.0.0.1 --port="$TEMP_PORT" --skip-replica-start --super-read-only=OFF
   donor=$(sql_quote "$(secret clone-password)")
@@ -147,12 +155,13 @@ write_manifest() {
   local now
   now=$(date -u +%FT%TZ)
   printf '%s  %s\n' "$SUM" "$FILE" >"$WORK/data.sha256"
-  printf '{"id": %s, "cluster": %s, "namespace": %s, "flavor": %s, "version": %s, "server_version": %s, "method": %s, "source": %s, "file": %s, "format": %s, "size": %s, "sha256": %s, "gtid": %s, "binlog_file": %s, "binlog_position": %s, "replication_user": %s, "donor_user": %s, "started": %s, "finished": %s, "seconds": %s, "copy_seconds": %s}\n' \
+  printf '{"id": %s, "cluster": %s, "namespace": %s, "flavor": %s, "version": %s, "server_version": %s, "method": %s, "source": %s, "file": %s, "format": %s, "size": %s, "sha256": %s, "gtid": %s, "binlog_file": %s, "binlog_position": %s, "replication_user": %s, "donor_user": %s, "encryption": %s, "key_check": %s, "started": %s, "finished": %s, "seconds": %s, "copy_seconds": %s}\n' \
     "$(json_string "$ID")" "$(json_string "$NAME")" "$(json_string "$NAMESPACE")" "$(json_string "$FLAVOR")" \
     "$(json_string "$VERSION")" "$(json_string "$LOCAL_VERSION")" "$(json_string "$METHOD")" \
     "$(json_string "${SOURCE%%.*}")" "$(json_string "$FILE")" "$(json_string "$FORMAT")" "$SIZE" \
     "$(json_string "$SUM")" "$(json_string "$GTID")" "$(json_string "${BINLOG_FILE:-}")" "${BINLOG_POS:-0}" \
     "$(json_string "$REPL_USER")" "$(json_string "$DONOR_USER")" \
+    "$(json_string "$ENCRYPTION")" "$(json_string "$KEY_CHECK")" \
     "$(json_string "$STARTED")" "$(json_string "$now")" "$(elapsed)" "$COPY_SECONDS" >"$WORK/manifest.json"
 }
 
@@ -188,6 +197,12 @@ prune() {
 main_backup() {
   case $ID in "$NAME"-[0-9]*T[0-9]*Z) ;; *) die "backup id '$ID' is not <name>-YYYYmmddTHHMMSSZ" ;; esac
   [ -d "$BACKUP_ROOT" ] || die "no backup volume at $BACKUP_ROOT"
+  ENCRYPTION="" KEY_CHECK=""
+  if key_mounted; then
+    check_key
+    ENCRYPTION=$ENCRYPTION_SCHEME KEY_CHECK=$(key_check "$ID")
+    [ -n "$KEY_CHECK" ] || die "cannot use the backup encryption key (openssl enc failed)"
+  fi
   [ ! -e "$DEST" ] || die "backup $ID exists already"
   STARTED=$(date -u +%FT%TZ)
   START_TIME=$EPOCHREALTIME
@@ -210,7 +225,7 @@ main_backup() {
   sync "$WORK/manifest.json" "$WORK/data.sha256"
   mv "$WORK" "$DEST"
   sync -f "$DEST"
-  log "backup $ID: $SIZE bytes from ${SOURCE%%.*} at GTID $GTID in $(elapsed) s"
+  log "backup $ID: $SIZE bytes from ${SOURCE%%.*} at GTID $GTID in $(elapsed) s${ENCRYPTION:+, encrypted ($ENCRYPTION)}"
   prune
   cat "$DEST/manifest.json"
 }

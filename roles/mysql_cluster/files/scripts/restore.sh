@@ -7,25 +7,36 @@
 # emptied again and the Job fails saying what.
 # shellcheck source=init.sh
 source /etc/stateful-mysql/scripts/init.sh
+# shellcheck source=backup-key.sh
+source /etc/stateful-mysql/scripts/backup-key.sh
 
 BACKUP_ROOT=${BACKUP_ROOT:-/backups}
 DIR=$BACKUP_ROOT/${BACKUP_ID:?BACKUP_ID is not set}
 
 manifest_field() { grep -oE "\"$1\": (\"[^\"]*\"|[0-9]+)" "$DIR/manifest.json" | head -n 1 | sed -E 's/^"[^"]*": "?//; s/"$//'; }
 
-# extract FILE: the backup's data file into the datadir, its sha256 taken on
-# the way (status 1 when it is not the manifest's).
+# unpack: a stream of the backup's format on stdin into the datadir.
+unpack() {
+  case $FORMAT in
+  xbstream) "$STREAM_TOOL" -x -C "$DATADIR" ;;
+  tar) tar -x -C "$DATADIR" ;;
+  esac
+}
+
+# extract FILE: the backup's data file into the datadir (decrypted on the
+# way when it is encrypted), the sha256 of the stored file taken on the way
+# (status 1 when it is not the manifest's).
 extract() {
   local fifo=$TMPDIR/sum.fifo pid want
   rm -f "$fifo"
   mkfifo "$fifo"
   sha256sum <"$fifo" >"$TMPDIR/sum" &
   pid=$!
-  case $FORMAT in
-  xbstream) tee "$fifo" <"$DIR/$1" | "$STREAM_TOOL" -x -C "$DATADIR" ;;
-  tar) tee "$fifo" <"$DIR/$1" | tar -x -C "$DATADIR" ;;
-  *) die "unknown backup format '$FORMAT'" ;;
-  esac
+  if [ -n "$ENCRYPTION" ]; then
+    tee "$fifo" <"$DIR/$1" | decrypt | unpack
+  else
+    tee "$fifo" <"$DIR/$1" | unpack
+  fi
   wait "$pid"
   want=$(cut -c1-64 "$DIR/data.sha256")
   [ "$(cut -c1-64 "$TMPDIR/sum")" = "$want" ]
@@ -39,12 +50,21 @@ main_restore() {
   from_flavor=$(manifest_field flavor)
   server=$(manifest_field server_version)
   gtid=$(manifest_field gtid)
+  ENCRYPTION=$(manifest_field encryption)
+  case $FORMAT in xbstream | tar) ;; *) die "unknown backup format '$FORMAT'" ;; esac
   # restore.yml checked these before it made anything; checked again here,
   # the last step before data is written.
   [ "$from_flavor" = "$FLAVOR" ] || die "backup $BACKUP_ID is of $from_flavor, this cluster runs $FLAVOR: nothing was changed"
   [ -n "$LOCAL_VERSION" ] || die "cannot read the server version of this image"
   [ "$(printf '%s\n%s\n' "$server" "$LOCAL_VERSION" | sort -V | tail -n 1)" = "$LOCAL_VERSION" ] ||
     die "backup $BACKUP_ID is of server $server, newer than this image's $LOCAL_VERSION: nothing was changed"
+  if [ -n "$ENCRYPTION" ]; then
+    [ "$ENCRYPTION" = "$ENCRYPTION_SCHEME" ] || die "backup $BACKUP_ID is encrypted with '$ENCRYPTION', which this release does not read: nothing was changed"
+    key_mounted || die "backup $BACKUP_ID is encrypted: name the Secret holding its key with mysql_cluster_backup_encryption_secret; nothing was changed"
+    check_key
+    [ "$(key_check "$BACKUP_ID")" = "$(manifest_field key_check)" ] ||
+      die "the key in the Secret of mysql_cluster_backup_encryption_secret is not the one backup $BACKUP_ID was encrypted with: nothing was changed"
+  fi
   prepare_run_dir
   prepare_data_root
   if [ -f "$STATE_DIR/done" ] || [ -n "$(ls -A "$DATADIR")" ]; then
