@@ -59,11 +59,11 @@ main_restore() {
   [ "$(printf '%s\n%s\n' "$server" "$LOCAL_VERSION" | sort -V | tail -n 1)" = "$LOCAL_VERSION" ] ||
     die "backup $BACKUP_ID is of server $server, newer than this image's $LOCAL_VERSION: nothing was changed"
   if [ -n "$ENCRYPTION" ]; then
-    [ "$ENCRYPTION" = "$ENCRYPTION_SCHEME" ] || die "backup $BACKUP_ID is encrypted with '$ENCRYPTION', which this release does not read: nothing was changed"
-    key_mounted || die "backup $BACKUP_ID is encrypted: name the Secret holding its key with mysql_cluster_backup_encryption_secret; nothing was changed"
+    [ "$ENCRYPTION" = "$ENCRYPTION_SCHEME" ] || die "backup $BACKUP_ID is encrypted with '$ENCRYPTION', which this release does not read; the volume was not written"
+    key_mounted || die "backup $BACKUP_ID is encrypted: name the Secret holding its key with mysql_cluster_backup_encryption_secret; the volume was not written"
     check_key
     [ "$(key_check "$BACKUP_ID")" = "$(manifest_field key_check)" ] ||
-      die "the key in the Secret of mysql_cluster_backup_encryption_secret is not the one backup $BACKUP_ID was encrypted with: nothing was changed"
+      die "the key in the Secret of mysql_cluster_backup_encryption_secret is not the one backup $BACKUP_ID was encrypted with; the volume was not written"
   fi
   prepare_run_dir
   prepare_data_root
